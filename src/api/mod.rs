@@ -1,0 +1,1 @@
+//! The HTTP control API served in-process on UNIX sockets.

@@ -1,0 +1,1 @@
+//! Tokens of the pies-style syntax.
