@@ -5,3 +5,25 @@ pub fn main(_args: Vec<String>) -> i32 {
     eprintln!("tend agent: not implemented yet");
     2
 }
+
+/// The supervised agent child (stub).
+pub fn component_spec(
+    spec: &crate::config::AgentSpec,
+    _config: &crate::config::Config,
+    upstream: &std::path::Path,
+    exe: &std::path::Path,
+) -> crate::config::ComponentSpec {
+    let mut c = crate::config::ComponentSpec::new(
+        "agent",
+        vec![
+            exe.display().to_string(),
+            "agent".into(),
+            "--server".into(),
+            spec.server.clone(),
+            "--control".into(),
+            format!("unix://{}", upstream.display()),
+        ],
+    );
+    c.flags.precious = true;
+    c
+}
