@@ -77,7 +77,7 @@ impl Endpoint {
             Some(_) => return Err(bad("the URL must not contain a path")),
             None => rest,
         };
-        let (host, port) = split_host_port(authority).map_err(|r| bad(r))?;
+        let (host, port) = split_host_port(authority).map_err(&bad)?;
         let port = match (port, default_port) {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => return Err(bad("missing port (inet://host:port)")),
