@@ -1501,4 +1501,3 @@ mod tests {
         assert_eq!(second.tag, "gateway-2");
     }
 }
-

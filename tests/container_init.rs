@@ -6,7 +6,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(tend_bin()).args(args).stdin(Stdio::null()).output().expect("run tend")
+    Command::new(tend_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tend")
 }
 
 #[test]
@@ -19,8 +23,14 @@ fn exit_status_is_the_commands() {
 
 #[test]
 fn killed_command_gives_128_plus_signal() {
-    assert_eq!(run(&["--", "sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
-    assert_eq!(run(&["--", "sh", "-c", "kill -SEGV $$"]).status.code(), Some(139));
+    assert_eq!(
+        run(&["--", "sh", "-c", "kill -KILL $$"]).status.code(),
+        Some(137)
+    );
+    assert_eq!(
+        run(&["--", "sh", "-c", "kill -SEGV $$"]).status.code(),
+        Some(139)
+    );
 }
 
 #[test]
@@ -55,7 +65,10 @@ fn signals_are_forwarded() {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        assert!(wait_until(PATIENCE, || ready.exists()), "command did not start");
+        assert!(
+            wait_until(PATIENCE, || ready.exists()),
+            "command did not start"
+        );
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, sig) };
         let status = child.wait().unwrap();
@@ -84,7 +97,10 @@ fn group_forwarding_reaches_grandchildren() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
-    assert!(wait_until(PATIENCE, || got.exists()), "grandchild did not get SIGTERM");
+    assert!(
+        wait_until(PATIENCE, || got.exists()),
+        "grandchild did not get SIGTERM"
+    );
 }
 
 /// Not PID 1: tend is a subreaper, so orphans of the command come back to
@@ -118,12 +134,26 @@ fn pid1_reaps_2000_orphans() {
                   sleep 1.5; \
                   echo zombies=$(ps -eo stat= | grep -c '^Z') procs=$(ps -e --no-headers | wc -l) init=$(cat /proc/1/comm)";
     let out = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", tend_bin(), "--", "sh", "-c", script])
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            tend_bin(),
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("unshare");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout {stdout} stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout {stdout} stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("zombies=0"), "{stdout}");
     assert!(stdout.contains("init=tend"), "{stdout}");
     // sh, ps, wc and their subshells at most: no leftovers of the storm.
@@ -144,7 +174,16 @@ fn pid1_exit_status_propagates() {
         return;
     }
     let out = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", tend_bin(), "--", "sh", "-c", "exit 9"])
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            tend_bin(),
+            "--",
+            "sh",
+            "-c",
+            "exit 9",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -18,12 +18,20 @@ fn respawn_gives_a_new_pid() {
         "component r { command \"sh -c 'echo $$ >> $DIR/pids; exec sleep 1000'\"; }",
     );
     let pids = d.dir.path("pids");
-    assert!(wait_until(PATIENCE, || lines(&pids).len() == 1), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || lines(&pids).len() == 1),
+        "{}",
+        d.log()
+    );
     let first: i64 = lines(&pids)[0].parse().unwrap();
     assert_eq!(d.pid_of("r"), Some(first));
     // SAFETY: killing the component tend started for this test.
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
-    assert!(wait_until(PATIENCE, || lines(&pids).len() == 2), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || lines(&pids).len() == 2),
+        "{}",
+        d.log()
+    );
     let second: i64 = lines(&pids)[1].parse().unwrap();
     assert_ne!(first, second);
     d.wait_status("r", "running");
@@ -44,7 +52,10 @@ fn crash_loop_goes_to_sleeping() {
     let wakeup = prog["wakeup"].as_i64().expect("wakeup while sleeping");
     assert!(wakeup > 200 && wakeup <= 300, "{prog}");
     // A precious component never sleeps: it has restarted past the limit.
-    assert!(wait_until(PATIENCE, || d.program("p")["restarts"].as_i64().unwrap_or(0) > 5));
+    assert!(wait_until(PATIENCE, || d.program("p")["restarts"]
+        .as_i64()
+        .unwrap_or(0)
+        > 5));
     assert_ne!(d.status("p"), "sleeping");
     // The alive endpoint tells a sleeping component apart, with Retry-After.
     let alive = d.get("/alive/c");
@@ -82,14 +93,21 @@ fn dependencies_start_first_and_stop_last() {
     for t in ["a", "b", "c"] {
         d.wait_status(t, "running");
     }
-    let (a, b, c) = (d.pid_of("a").unwrap(), d.pid_of("b").unwrap(), d.pid_of("c").unwrap());
+    let (a, b, c) = (
+        d.pid_of("a").unwrap(),
+        d.pid_of("b").unwrap(),
+        d.pid_of("c").unwrap(),
+    );
     assert!(a < b && b < c, "start order by PID: a={a} b={b} c={c}");
     let log = d.dir.path("log");
     assert!(wait_until(PATIENCE, || lines(&log).len() == 3));
     d.signal(libc::SIGTERM);
     let status = d.wait_exit();
     assert_eq!(status.code(), Some(0));
-    let stops: Vec<String> = lines(&log).into_iter().filter(|l| l.starts_with("stop")).collect();
+    let stops: Vec<String> = lines(&log)
+        .into_iter()
+        .filter(|l| l.starts_with("stop"))
+        .collect();
     assert_eq!(stops, vec!["stop c", "stop b", "stop a"], "{}", d.log());
 }
 
@@ -104,7 +122,10 @@ fn startup_finishes_before_others_and_shutdown_runs_last() {
     assert_eq!(d.status("bye"), "stopped");
     d.signal(libc::SIGINT);
     d.wait_exit();
-    assert_eq!(lines(&d.dir.path("log")), vec!["startup", "respawn", "stop", "shutdown"]);
+    assert_eq!(
+        lines(&d.dir.path("log")),
+        vec!["startup", "respawn", "stop", "shutdown"]
+    );
 }
 
 #[test]
@@ -127,8 +148,11 @@ fn graceful_reload_keeps_unchanged_pids() {
     );
     d.signal(libc::SIGUSR2);
     d.wait_status("add", "running");
-    assert!(wait_until(PATIENCE, || d.pid_of("change").is_some_and(|p| p != change)));
-    assert!(wait_until(PATIENCE, || d.get("/programs/remove").json() == serde_json::json!([])));
+    assert!(wait_until(PATIENCE, || d
+        .pid_of("change")
+        .is_some_and(|p| p != change)));
+    assert!(wait_until(PATIENCE, || d.get("/programs/remove").json()
+        == serde_json::json!([])));
     assert!(!alive(removed));
     assert!(!alive(change));
     assert_eq!(d.pid_of("keep"), Some(keep));
@@ -141,7 +165,11 @@ fn full_reload_restarts_everything() {
     d.wait_status("x", "running");
     let before = d.pid_of("x").unwrap();
     d.signal(libc::SIGHUP);
-    assert!(wait_until(PATIENCE, || d.pid_of("x").is_some_and(|p| p != before)), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || d.pid_of("x").is_some_and(|p| p != before)),
+        "{}",
+        d.log()
+    );
     assert!(!alive(before));
 }
 
@@ -150,10 +178,21 @@ fn invalid_reload_keeps_the_old_config() {
     let d = Daemon::start("badreload", "component x { command \"sleep 1000\"; }");
     d.wait_status("x", "running");
     let before = d.pid_of("x").unwrap();
-    d.dir.write("tend.conf", "component x { comand \"sleep 5\"; }\ncomponent y { }");
+    d.dir.write(
+        "tend.conf",
+        "component x { comand \"sleep 5\"; }\ncomponent y { }",
+    );
     d.signal(libc::SIGHUP);
-    assert!(wait_until(PATIENCE, || d.log().contains("reload refused")), "{}", d.log());
-    assert!(d.log().contains("tend.conf:1:"), "errors name file and line: {}", d.log());
+    assert!(
+        wait_until(PATIENCE, || d.log().contains("reload refused")),
+        "{}",
+        d.log()
+    );
+    assert!(
+        d.log().contains("tend.conf:1:"),
+        "errors name file and line: {}",
+        d.log()
+    );
     let r = d.call("POST", "/api/config.reload", "");
     assert!(r.status >= 400, "{}", r.body);
     assert_eq!(r.json()["ok"], false);
@@ -169,10 +208,17 @@ fn return_code_actions() {
     let conf = "component off { command \"sh -c 'exit 3'\"; return-code 3 { action disable; } }
                 component ex { command \"sh -c 'exit 4'\"; return-code 4 { action disable; exec \"echo ran $TEND_EXIT_CODE > $DIR/exec\"; } }";
     let d = Daemon::start("retcode", conf);
-    assert!(wait_until(PATIENCE, || d.program("off")["active"] == false), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || d.program("off")["active"] == false),
+        "{}",
+        d.log()
+    );
     assert_eq!(d.status("off"), "stopped");
     assert_eq!(d.program("off")["restarts"], 0);
-    assert!(wait_until(PATIENCE, || std::fs::read_to_string(d.dir.path("exec")).is_ok_and(|s| s.trim() == "ran 4")));
+    assert!(wait_until(PATIENCE, || std::fs::read_to_string(
+        d.dir.path("exec")
+    )
+    .is_ok_and(|s| s.trim() == "ran 4")));
 }
 
 #[test]
@@ -194,7 +240,11 @@ fn flush_signal_on_sigusr1_and_rpc() {
     assert!(wait_until(PATIENCE, || d.dir.path("ready").exists()));
     let n = d.pid_of("n").unwrap();
     d.signal(libc::SIGUSR1);
-    assert!(wait_until(PATIENCE, || lines(&d.dir.path("flush")).len() == 1), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || lines(&d.dir.path("flush")).len() == 1),
+        "{}",
+        d.log()
+    );
     let r = d.call("POST", "/api/plugins.flushBuffers", "");
     assert_eq!(r.json(), serde_json::json!({"ok": true}));
     assert!(wait_until(PATIENCE, || lines(&d.dir.path("flush")).len() == 2));
@@ -204,7 +254,10 @@ fn flush_signal_on_sigusr1_and_rpc() {
 
 #[test]
 fn once_component_finishes_and_api_can_rerun_it() {
-    let d = Daemon::start("once", "component o { mode once; command \"sh -c 'echo ran >> $DIR/runs'\"; }");
+    let d = Daemon::start(
+        "once",
+        "component o { mode once; command \"sh -c 'echo ran >> $DIR/runs'\"; }",
+    );
     d.wait_status("o", "finished");
     assert_eq!(lines(&d.dir.path("runs")).len(), 1);
     let r = d.call("PUT", "/programs/o", "");
@@ -215,7 +268,10 @@ fn once_component_finishes_and_api_can_rerun_it() {
 
 #[test]
 fn disabled_component_starts_on_request() {
-    let d = Daemon::start("disabled", "component z { command \"sleep 1000\"; flags (disable); }");
+    let d = Daemon::start(
+        "disabled",
+        "component z { command \"sleep 1000\"; flags (disable); }",
+    );
     assert_eq!(d.status("z"), "stopped");
     assert_eq!(d.program("z")["active"], false);
     d.call("PUT", "/programs/z", "");
@@ -235,11 +291,23 @@ fn inittab_file_runs_in_order() {
         ),
     );
     let d = Daemon::start_with(dir, &["-c", tab.to_str().unwrap()]);
-    assert!(wait_until(PATIENCE, || lines(&log).len() == 3), "{}", d.log());
+    assert!(
+        wait_until(PATIENCE, || lines(&log).len() == 3),
+        "{}",
+        d.log()
+    );
     assert_eq!(lines(&log), vec!["sysinit", "wait", "respawn"]);
     let progs = d.get("/programs").json();
-    let modes: Vec<&str> = progs.as_array().unwrap().iter().filter_map(|p| p["mode"].as_str()).collect();
-    assert!(modes.contains(&"ctrlaltdel") && modes.contains(&"sysinit"), "{progs}");
+    let modes: Vec<&str> = progs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["mode"].as_str())
+        .collect();
+    assert!(
+        modes.contains(&"ctrlaltdel") && modes.contains(&"sysinit"),
+        "{progs}"
+    );
 }
 
 #[test]

@@ -26,7 +26,8 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("tend-test-{}-{}-{}", name, std::process::id(), n));
+        let dir =
+            std::env::temp_dir().join(format!("tend-test-{}-{}-{}", name, std::process::id(), n));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -74,7 +75,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -95,7 +97,9 @@ pub fn http(sock: &Path, method: &str, path: &str, body: &str) -> std::io::Resul
     s.write_all(req.as_bytes())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    parse_reply(&raw).ok_or_else(|| std::io::Error::other(format!("bad reply: {}", String::from_utf8_lossy(&raw))))
+    parse_reply(&raw).ok_or_else(|| {
+        std::io::Error::other(format!("bad reply: {}", String::from_utf8_lossy(&raw)))
+    })
 }
 
 fn parse_reply(raw: &[u8]) -> Option<Reply> {
@@ -125,7 +129,8 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let eol = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..eol]).ok()?.trim(), 16).ok()?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..eol]).ok()?.trim(), 16).ok()?;
         data = &data[eol + 2..];
         if size == 0 {
             return Some(out);
@@ -146,7 +151,10 @@ impl Daemon {
     /// Start `tend -c CONFIG --control unix://DIR/tend.sock` with the config text.
     pub fn start(name: &str, config: &str) -> Daemon {
         let dir = TempDir::new(name);
-        let conf = dir.write("tend.conf", &config.replace("$DIR", &dir.0.display().to_string()));
+        let conf = dir.write(
+            "tend.conf",
+            &config.replace("$DIR", &dir.0.display().to_string()),
+        );
         Daemon::start_with(dir, &["-c", conf.to_str().unwrap()])
     }
 
@@ -166,7 +174,8 @@ impl Daemon {
             .expect("start tend");
         let d = Daemon { child, sock, dir };
         assert!(
-            wait_until(PATIENCE, || d.sock.exists() && http(&d.sock, "GET", "/version", "").is_ok()),
+            wait_until(PATIENCE, || d.sock.exists()
+                && http(&d.sock, "GET", "/version", "").is_ok()),
             "tend did not come up; log:\n{}",
             d.log()
         );
@@ -182,22 +191,29 @@ impl Daemon {
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        http(&self.sock, "GET", path, "").unwrap_or_else(|e| panic!("GET {path}: {e}\nlog:\n{}", self.log()))
+        http(&self.sock, "GET", path, "")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\nlog:\n{}", self.log()))
     }
 
     pub fn call(&self, method: &str, path: &str, body: &str) -> Reply {
-        http(&self.sock, method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
+        http(&self.sock, method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
     }
 
     /// The description of one component.
     pub fn program(&self, tag: &str) -> serde_json::Value {
         let r = self.get(&format!("/programs/{tag}"));
         let v = r.json();
-        v.as_array().and_then(|a| a.first().cloned()).unwrap_or(serde_json::Value::Null)
+        v.as_array()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or(serde_json::Value::Null)
     }
 
     pub fn status(&self, tag: &str) -> String {
-        self.program(tag)["status"].as_str().unwrap_or("").to_string()
+        self.program(tag)["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 
     pub fn pid_of(&self, tag: &str) -> Option<i64> {
@@ -226,7 +242,11 @@ impl Daemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "tend did not exit; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "tend did not exit; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -244,7 +264,12 @@ impl Drop for Daemon {
 /// Is a process alive (and not a zombie)?
 pub fn alive(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
