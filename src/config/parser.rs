@@ -127,8 +127,6 @@ struct Loader {
     /// Single-valued top-level statements already given.
     seen: Seen,
     drafts: Vec<Draft>,
-    /// `control` sockets seen so far (they replace the default only if any).
-    sockets: Vec<ListenUrl>,
 }
 
 /// Report "already set" for a repeated single-valued statement.
@@ -159,7 +157,6 @@ impl Loader {
             reading: Vec::new(),
             seen: Seen::new(),
             drafts: Vec::new(),
-            sockets: Vec::new(),
         }
     }
 
@@ -195,9 +192,6 @@ impl Loader {
 
     /// Resolve inherited values, validate across components, and decide.
     fn finish(mut self) -> Result<Config, ConfigErrors> {
-        if !self.sockets.is_empty() {
-            self.config.control.sockets = std::mem::take(&mut self.sockets);
-        }
         let global = self.config.throttle;
         let mut sites = Vec::with_capacity(self.drafts.len());
         for d in self.drafts {
@@ -216,7 +210,10 @@ impl Loader {
         // File order, then position: the order a reader goes through them.
         let files = &self.config.files;
         let rank = |e: &ConfigError| {
-            let f = files.iter().position(|f| *f == e.file).unwrap_or(usize::MAX);
+            let f = files
+                .iter()
+                .position(|f| *f == e.file)
+                .unwrap_or(usize::MAX);
             (f, e.line, e.col)
         };
         self.errors.sort_by_key(rank);
@@ -246,7 +243,9 @@ impl Loader {
         };
         let mut msg = format!("unexpected {what} in `{}` statement", st.keyword.text);
         if extra.at().line > prev_line {
-            msg.push_str(&format!("; is a `;` missing at the end of line {prev_line}?"));
+            msg.push_str(&format!(
+                "; is a `;` missing at the end of line {prev_line}?"
+            ));
         }
         self.err(extra.at(), msg);
     }
@@ -373,13 +372,23 @@ impl Loader {
         })
     }
 
-    fn unknown(&mut self, st: &Statement, known: &[&str], elsewhere: Option<&str>) {
-        let word = &st.keyword.text;
+    /// Report an unknown keyword, suggesting a close one from `known`, or
+    /// from `other` (the keywords of another context, named by `hint`).
+    fn unknown(&mut self, st: &Statement, known: &[&str], other: Option<(&[&str], &str)>) {
+        let word = st.keyword.text.as_str();
         let base = format!("unknown statement `{}`", clip(word));
-        let msg = match (values::suggest(word, known), elsewhere) {
-            (Some(s), _) => format!("{base}; did you mean `{s}`?"),
-            (None, Some(hint)) => format!("{base}; {hint}"),
-            (None, None) => base,
+        let msg = if let Some(s) = values::suggest(word, known) {
+            format!("{base}; did you mean `{s}`?")
+        } else if let Some((other, hint)) = other {
+            if other.contains(&word) {
+                format!("{base}; `{word}` is only valid {hint}")
+            } else if let Some(s) = values::suggest(word, other) {
+                format!("{base}; did you mean `{s}` (only valid {hint})?")
+            } else {
+                base
+            }
+        } else {
+            base
         };
         self.err(st.keyword.at, msg);
     }
@@ -426,12 +435,11 @@ impl Loader {
             "agent" => self.agent(st),
             "include" => self.include(st),
             "component" => self.component(st),
-            word => {
-                let hint = COMPONENT_KEYWORDS
-                    .contains(&word)
-                    .then_some("it is only valid inside a `component` block");
-                self.unknown(st, TOP_KEYWORDS, hint);
-            }
+            _ => self.unknown(
+                st,
+                TOP_KEYWORDS,
+                Some((COMPONENT_KEYWORDS, "inside a `component` block")),
+            ),
         }
     }
 
@@ -484,7 +492,9 @@ impl Loader {
                 _ => self.unknown(s, CONTROL_KEYWORDS, None),
             }
         }
-        self.sockets = std::mem::take(&mut c.sockets);
+        if c.sockets.is_empty() {
+            c.sockets = Control::default().sockets;
+        }
         self.config.control = c;
     }
 
@@ -745,8 +755,10 @@ impl Loader {
             d.has_command |= kw == "command";
             return;
         }
-        if !matches!(kw, "prerequisites" | "limits" | "env" | "flags" | "return-code")
-            && COMPONENT_KEYWORDS.contains(&kw)
+        if !matches!(
+            kw,
+            "prerequisites" | "limits" | "env" | "flags" | "return-code"
+        ) && COMPONENT_KEYWORDS.contains(&kw)
             && !self.once(&mut d.seen, s)
         {
             d.has_command |= kw == "command";
@@ -836,12 +848,14 @@ impl Loader {
                     d.spec.runlevels = r;
                 }
             }
-            word => {
-                let hint = TOP_KEYWORDS
-                    .contains(&word)
-                    .then_some("it is only valid at the top level, not inside a `component` block");
-                self.unknown(s, COMPONENT_KEYWORDS, hint);
-            }
+            _ => self.unknown(
+                s,
+                COMPONENT_KEYWORDS,
+                Some((
+                    TOP_KEYWORDS,
+                    "at the top level, not inside a `component` block",
+                )),
+            ),
         }
     }
 
@@ -899,12 +913,18 @@ impl Loader {
         for e in body.iter().filter(|e| !e.broken) {
             match e.keyword.text.as_str() {
                 "clear" => env.clear |= self.bare(e),
-                "keep" => env
-                    .keep
-                    .extend(self.items(e).unwrap_or_default().into_iter().map(|i| i.text)),
-                "unset" => env
-                    .unset
-                    .extend(self.items(e).unwrap_or_default().into_iter().map(|i| i.text)),
+                "keep" => env.keep.extend(
+                    self.items(e)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|i| i.text),
+                ),
+                "unset" => env.unset.extend(
+                    self.items(e)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|i| i.text),
+                ),
                 "set" => {
                     for item in self.items(e).unwrap_or_default() {
                         self.env_set(env, &item);
@@ -922,7 +942,10 @@ impl Loader {
             }
             _ => self.err(
                 item.at,
-                format!("invalid variable `{}`: expected NAME=VALUE", clip(&item.text)),
+                format!(
+                    "invalid variable `{}`: expected NAME=VALUE",
+                    clip(&item.text)
+                ),
             ),
         }
     }
@@ -960,7 +983,8 @@ impl Loader {
                 }
                 "exec" => {
                     if self.once(&mut seen, b) {
-                        rc.exec = self.convert(b, |t| values::split_command(t).map(|_| t.to_string()));
+                        rc.exec =
+                            self.convert(b, |t| values::split_command(t).map(|_| t.to_string()));
                     }
                 }
                 _ => self.unknown(b, RETURN_CODE_KEYWORDS, None),
@@ -994,7 +1018,10 @@ fn check_tag(tag: &str) -> Result<(), String> {
     if tag.is_empty() {
         return Err("a component tag cannot be empty".to_string());
     }
-    if tag.chars().any(|c| c == '/' || c.is_whitespace() || c.is_control()) {
+    if tag
+        .chars()
+        .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+    {
         return Err(format!(
             "invalid component tag `{}`: no `/`, spaces or control characters allowed",
             clip(tag)

@@ -80,7 +80,10 @@ struct Parser<'e> {
 
 impl Parser<'_> {
     fn peek(&self) -> &Kind {
-        self.tokens.get(self.i).map(|t| &t.kind).unwrap_or(&Kind::Eof)
+        self.tokens
+            .get(self.i)
+            .map(|t| &t.kind)
+            .unwrap_or(&Kind::Eof)
     }
 
     fn pos(&self) -> Pos {
@@ -179,7 +182,10 @@ impl Parser<'_> {
                     return st;
                 }
                 Kind::Eof => {
-                    if !self.truncated {
+                    if self.truncated {
+                        // The unclosed string or comment is the real problem.
+                        st.broken = true;
+                    } else {
                         self.error(at, "missing `;` at end of file".to_string());
                     }
                     return st;
@@ -259,7 +265,10 @@ impl Parser<'_> {
                     return None;
                 }
                 other => {
-                    self.error(at, format!("expected a list item, found {}", other.describe()));
+                    self.error(
+                        at,
+                        format!("expected a list item, found {}", other.describe()),
+                    );
                     return None;
                 }
             }

@@ -30,7 +30,10 @@ pub(super) fn components(components: &[ComponentSpec], sites: &[PrereqSites]) ->
     for (i, c) in components.iter().enumerate() {
         match first.get(c.tag.as_str()) {
             Some(&j) => {
-                let prev = components.get(j).map(|p| site(&p.origin)).unwrap_or_default();
+                let prev = components
+                    .get(j)
+                    .map(|p| site(&p.origin))
+                    .unwrap_or_default();
                 errors.push(error_at(
                     &c.origin,
                     format!("duplicate component `{}`; first defined at {prev}", c.tag),
@@ -46,10 +49,7 @@ pub(super) fn components(components: &[ComponentSpec], sites: &[PrereqSites]) ->
     tags.sort_unstable();
     for (i, c) in components.iter().enumerate() {
         for (k, p) in c.prerequisites.iter().enumerate() {
-            let at = sites
-                .get(i)
-                .and_then(|s| s.get(k))
-                .unwrap_or(&c.origin);
+            let at = sites.get(i).and_then(|s| s.get(k)).unwrap_or(&c.origin);
             if *p == c.tag {
                 errors.push(error_at(
                     at,
@@ -96,8 +96,7 @@ fn cycles(components: &[ComponentSpec], first: &HashMap<&str, usize>) -> Vec<Con
     let mut color = vec![Color::White; components.len()];
     let mut errors = Vec::new();
     for root in 0..components.len() {
-        if first.get(components[root].tag.as_str()) != Some(&root) || color[root] != Color::White
-        {
+        if first.get(components[root].tag.as_str()) != Some(&root) || color[root] != Color::White {
             continue;
         }
         // Stack of (node, next edge index); the gray path is the stack itself.
@@ -132,7 +131,10 @@ fn cycle_error(components: &[ComponentSpec], stack: &[(usize, usize)], to: usize
         .iter()
         .filter_map(|(n, _)| components.get(*n).map(|c| c.tag.as_str()))
         .collect();
-    let origin = components.get(to).map(|c| c.origin.clone()).unwrap_or_default();
+    let origin = components
+        .get(to)
+        .map(|c| c.origin.clone())
+        .unwrap_or_default();
     if let Some(c) = components.get(to) {
         names.push(c.tag.as_str());
     }
@@ -155,18 +157,29 @@ mod tests {
     }
 
     fn messages(cs: &[ComponentSpec]) -> Vec<String> {
-        components(cs, &[]).into_iter().map(|e| e.to_string()).collect()
+        components(cs, &[])
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
     fn clean_graph_passes() {
-        let cs = [comp("a", 1, &[]), comp("b", 2, &["a"]), comp("c", 3, &["a", "b"])];
+        let cs = [
+            comp("a", 1, &[]),
+            comp("b", 2, &["a"]),
+            comp("c", 3, &["a", "b"]),
+        ];
         assert!(messages(&cs).is_empty());
     }
 
     #[test]
     fn duplicates_unknown_and_self() {
-        let cs = [comp("a", 1, &["a"]), comp("a", 2, &[]), comp("web", 3, &["db"])];
+        let cs = [
+            comp("a", 1, &["a"]),
+            comp("a", 2, &[]),
+            comp("web", 3, &["db"]),
+        ];
         assert_eq!(
             messages(&cs),
             vec![

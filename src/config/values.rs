@@ -236,9 +236,7 @@ pub(super) fn stdio(words: &[&str]) -> Result<Stdio, String> {
                 &["file", "syslog", "tty", "inherit", "null"],
             ))
         }
-        _ => Err(
-            "expected file PATH, syslog PRIORITY, tty PATH, inherit or null".to_string(),
-        ),
+        _ => Err("expected file PATH, syslog PRIORITY, tty PATH, inherit or null".to_string()),
     }
 }
 
@@ -314,9 +312,8 @@ pub(super) fn listen_url(text: &str) -> Result<ListenUrl, String> {
         return Ok(ListenUrl::Unix(PathBuf::from(path)));
     }
     if let Some(addr) = text.strip_prefix("inet://") {
-        host_port(addr).map_err(|why| {
-            format!("invalid socket `{}`: {why}", super::lexer::clip(text))
-        })?;
+        host_port(addr)
+            .map_err(|why| format!("invalid socket `{}`: {why}", super::lexer::clip(text)))?;
         return Ok(ListenUrl::Inet(addr.to_string()));
     }
     Err(format!(
@@ -495,7 +492,15 @@ mod tests {
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(duration("1d"), Ok(Duration::from_secs(86400)));
         assert_eq!(duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "s", "5x", "-1", "1.5s", "5 s", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "s",
+            "5x",
+            "-1",
+            "1.5s",
+            "5 s",
+            "99999999999999999999999",
+        ] {
             assert!(duration(bad).is_err(), "{bad}");
         }
         assert!(duration("18446744073709551615d").is_err());
@@ -554,8 +559,14 @@ mod tests {
         assert_eq!(stdio(&["null"]), Ok(Stdio::Null));
         assert_eq!(stdio(&["inherit"]), Ok(Stdio::Inherit));
         assert_eq!(stdio(&["file", "/x"]), Ok(Stdio::File("/x".into())));
-        assert_eq!(stdio(&["tty", "/dev/tty1"]), Ok(Stdio::Tty("/dev/tty1".into())));
-        assert_eq!(stdio(&["syslog", "info"]), Ok(Stdio::Syslog(libc::LOG_INFO)));
+        assert_eq!(
+            stdio(&["tty", "/dev/tty1"]),
+            Ok(Stdio::Tty("/dev/tty1".into()))
+        );
+        assert_eq!(
+            stdio(&["syslog", "info"]),
+            Ok(Stdio::Syslog(libc::LOG_INFO))
+        );
         assert!(stdio(&["file"]).is_err());
         assert!(stdio(&["null", "x"]).is_err());
         assert!(stdio(&[]).is_err());
@@ -566,8 +577,20 @@ mod tests {
     #[test]
     fn limits() {
         let n = libc::RLIMIT_NOFILE as i32;
-        assert_eq!(limit("n1024"), Ok(Limit { resource: n, value: 1024 }));
-        assert_eq!(limit("N1024"), Ok(Limit { resource: n, value: 1024 }));
+        assert_eq!(
+            limit("n1024"),
+            Ok(Limit {
+                resource: n,
+                value: 1024
+            })
+        );
+        assert_eq!(
+            limit("N1024"),
+            Ok(Limit {
+                resource: n,
+                value: 1024
+            })
+        );
         assert_eq!(
             limit("a2M"),
             Ok(Limit {
@@ -584,7 +607,15 @@ mod tests {
         );
         assert_eq!(limit("c-").map(|l| l.value), Ok(u64::MAX));
         assert_eq!(limit("l1k").map(|l| l.value), Ok(1024));
-        for bad in ["", "x5", "n", "nabc", "n-1", "n99999999999999999999", "a99999999999999999G"] {
+        for bad in [
+            "",
+            "x5",
+            "n",
+            "nabc",
+            "n-1",
+            "n99999999999999999999",
+            "a99999999999999999G",
+        ] {
             assert!(limit(bad).is_err(), "{bad}");
         }
     }
@@ -603,7 +634,14 @@ mod tests {
             listen_url("inet://[::1]:80"),
             Ok(ListenUrl::Inet("[::1]:80".into()))
         );
-        for bad in ["unix://rel", "inet://host", "inet://:80", "inet://h:99999", "http://x:1", ""] {
+        for bad in [
+            "unix://rel",
+            "inet://host",
+            "inet://:80",
+            "inet://h:99999",
+            "http://x:1",
+            "",
+        ] {
             assert!(listen_url(bad).is_err(), "{bad}");
         }
         for good in ["10.0.0.1", "10.0.0.0/8", "::1", "fe80::/10"] {
@@ -617,7 +655,10 @@ mod tests {
     #[test]
     fn command_splitting() {
         let s = |t: &str| split_command(t);
-        assert_eq!(s("/bin/echo a  b"), Ok(vec!["/bin/echo".into(), "a".into(), "b".into()]));
+        assert_eq!(
+            s("/bin/echo a  b"),
+            Ok(vec!["/bin/echo".into(), "a".into(), "b".into()])
+        );
         assert_eq!(
             s(r#"sh -c 'echo $HOME' "a \"b\" \$x" c\ d"#),
             Ok(vec![
