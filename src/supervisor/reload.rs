@@ -60,7 +60,10 @@ impl Supervisor {
         let mut errors = Vec::new();
         for (name, text) in configs {
             match config::parse_str(&text, Path::new(&format!("fleet:{name}")), Syntax::Pies) {
-                Ok(c) => parsed.push((name, c)),
+                Ok(c) => match fleet_config_problem(&c) {
+                    None => parsed.push((name, c)),
+                    Some(problem) => errors.push(format!("fleet:{name}: {problem}")),
+                },
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -237,4 +240,20 @@ impl Supervisor {
         };
         self.trigger_modes(st, modes);
     }
+}
+
+/// A fleet config may only hold components: it must not read local files
+/// (an `include` could leak them back to the server in error messages) nor
+/// change how tend itself listens or fetches.
+fn fleet_config_problem(c: &Config) -> Option<&'static str> {
+    if c.files.len() > 1 {
+        return Some("`include` is not allowed in a fleet config");
+    }
+    if c.config_server.is_some() || c.agent.is_some() {
+        return Some("`config-server` and `agent` are not allowed in a fleet config");
+    }
+    if c.control != crate::config::Control::default() {
+        return Some("`control` is not allowed in a fleet config");
+    }
+    None
 }
