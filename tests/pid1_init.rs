@@ -1,0 +1,110 @@
+//! tend as real init (PID 1 of a PID namespace, `--init`): shutdown ends
+//! with reboot(2), which ends the namespace; ctrlaltdel on SIGINT.
+
+mod common;
+use common::*;
+use std::process::{Child, Command, Stdio};
+
+/// Start tend as PID 1 in a new PID namespace; returns unshare and tend's outer PID.
+fn start_init(dir: &TempDir, conf: &str) -> (Child, i32) {
+    let conf = dir.write("tend.conf", &conf.replace("$DIR", &dir.0.display().to_string()));
+    let log = std::fs::File::create(dir.path("tend.log")).unwrap();
+    let child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", tend_bin(), "--init", "-c"])
+        .arg(&conf)
+        .arg("--control")
+        .arg(format!("unix://{}", dir.path("tend.sock").display()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut inner = 0;
+    assert!(wait_until(PATIENCE, || {
+        let list = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+            .map(|d| {
+                d.filter_map(|t| t.ok())
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                    .collect::<String>()
+            })
+            .unwrap_or_default();
+        inner = list.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        inner != 0 && dir.path("tend.sock").exists()
+    }));
+    (child, inner)
+}
+
+fn skip_unless_root(name: &str) -> bool {
+    if !is_root() {
+        eprintln!("skipping {name}: needs root for unshare --pid");
+        return true;
+    }
+    false
+}
+
+#[test]
+fn sigterm_as_init_stops_components_runs_shutdown_and_reboots() {
+    if skip_unless_root("sigterm_as_init") {
+        return;
+    }
+    let dir = TempDir::new("init-reboot");
+    let (mut unshare, tend) = start_init(
+        &dir,
+        "component r { command \"sh -c 'echo up >> $DIR/log; trap \\\"echo down >> $DIR/log; exit 0\\\" TERM; while :; do sleep 0.2 & wait $!; done'\"; }
+         component bye { mode shutdown; command \"sh -c 'echo bye >> $DIR/log'\"; }",
+    );
+    assert!(wait_until(PATIENCE, || lines(&dir.path("log")) == vec!["up"]));
+    // SAFETY: signalling the tend we started.
+    unsafe { libc::kill(tend, libc::SIGTERM) };
+    let status = unshare.wait().unwrap();
+    // reboot(2) with RB_AUTOBOOT in a PID namespace kills its init with SIGHUP,
+    // which unshare passes on as its own status.
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.signal() == Some(libc::SIGHUP) || status.code() == Some(128 + libc::SIGHUP),
+        "{status:?}; log:\n{}",
+        std::fs::read_to_string(dir.path("tend.log")).unwrap_or_default()
+    );
+    assert_eq!(lines(&dir.path("log")), vec!["up", "down", "bye"]);
+}
+
+#[test]
+fn telinit_0_powers_off() {
+    if skip_unless_root("telinit_0_powers_off") {
+        return;
+    }
+    let dir = TempDir::new("init-poweroff");
+    let (mut unshare, _) = start_init(&dir, "component r { command \"sleep 1000\"; }");
+    let r = http(&dir.path("tend.sock"), "PUT", "/runlevel", "{\"runlevel\":\"0\"}").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let status = unshare.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    // Power-off and halt end the namespace with SIGINT.
+    assert!(
+        status.signal() == Some(libc::SIGINT) || status.code() == Some(128 + libc::SIGINT),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn sigint_as_init_runs_ctrlaltdel() {
+    if skip_unless_root("sigint_as_init_runs_ctrlaltdel") {
+        return;
+    }
+    let dir = TempDir::new("init-cad");
+    let (mut unshare, tend) = start_init(
+        &dir,
+        "component cad { mode ctrlaltdel; command \"sh -c 'echo cad >> $DIR/log'\"; }
+         component r { command \"sleep 1000\"; }",
+    );
+    assert!(wait_until(PATIENCE, || http(&dir.path("tend.sock"), "GET", "/programs/r", "")
+        .is_ok_and(|r| r.body.contains("running"))));
+    assert!(lines(&dir.path("log")).is_empty(), "ctrlaltdel must wait for SIGINT");
+    // SAFETY: signalling the tend we started.
+    unsafe { libc::kill(tend, libc::SIGINT) };
+    assert!(wait_until(PATIENCE, || lines(&dir.path("log")) == vec!["cad"]));
+    // tend is still running: SIGINT as init does not shut down.
+    assert!(unshare.try_wait().unwrap().is_none());
+    unsafe { libc::kill(tend, libc::SIGKILL) };
+    let _ = unshare.wait();
+}
