@@ -543,22 +543,7 @@ impl Service {
     /// Apply `change` to a copy of the state, persist it, then make it
     /// current. The answer is only `Accept` once the change is on disk.
     fn mutate(&self, change: impl FnOnce(&mut State) -> Result<String, Refusal>) -> Response {
-        let mut inner = self.lock();
-        let mut next = inner.state.clone();
-        let message = match change(&mut next) {
-            Ok(m) => m,
-            Err(refusal) => return refusal.into(),
-        };
-        if let Err(e) = inner.store.save(&next) {
-            log::error!("store: {e}");
-            return fail(
-                Code::InternalServerError,
-                format!("could not save the change: {e}"),
-            )
-            .into();
-        }
-        inner.state = next;
-        accept(message)
+        commit(&mut self.lock(), change)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
@@ -671,36 +656,29 @@ impl Service {
             running_details: BTreeMap::new(),
         };
         let mut inner = self.lock();
-        let known = inner.state.agents.get(&agent.agent_id).cloned();
-        let response = match &known {
-            None if inner.state.agents.len() >= self.max_agents => {
+        let full = inner.state.agents.len() >= self.max_agents;
+        let response = match inner.state.agents.get_mut(&agent.agent_id) {
+            Some(old) if same_registration(old, &agent) => {
+                // Only the heartbeat itself changed: memory is enough.
+                old.latest_heartbeat_time = agent.latest_heartbeat_time;
+                old.running_status = agent.running_status.clone();
+                accept("")
+            }
+            None if full => {
                 return fail(
                     Code::ServerBusy,
                     format!("server is at its limit of {} agents", self.max_agents),
                 )
                 .into();
             }
-            Some(old) if same_registration(old, &agent) => {
-                // Only the heartbeat itself changed: memory is enough.
-                if let Some(a) = inner.state.agents.get_mut(&agent.agent_id) {
-                    a.latest_heartbeat_time = agent.latest_heartbeat_time;
-                    a.running_status = agent.running_status.clone();
+            _ => commit(&mut inner, |s| {
+                let mut agent = agent.clone();
+                if let Some(old) = s.agents.get(&agent.agent_id) {
+                    agent.running_details = old.running_details.clone();
                 }
-                accept("")
-            }
-            _ => {
-                drop(inner);
-                let r = self.mutate(|s| {
-                    let mut agent = agent.clone();
-                    if let Some(old) = s.agents.get(&agent.agent_id) {
-                        agent.running_details = old.running_details.clone();
-                    }
-                    s.agents.insert(agent.agent_id.clone(), agent);
-                    Ok(format!("agent {} registered", req.agent_id))
-                });
-                inner = self.lock();
-                r
-            }
+                s.agents.insert(agent.agent_id.clone(), agent);
+                Ok(format!("agent {} registered", req.agent_id))
+            }),
         };
         if response.code == Code::Accept {
             inner.seen_ms.insert(agent.agent_id, now);
@@ -733,6 +711,30 @@ impl Service {
         );
         accept("")
     }
+}
+
+/// Apply `change` to a copy of the state, persist it, then make it current.
+/// The answer is only `Accept` once the change is on disk; on any refusal or
+/// write error the current state is untouched.
+fn commit(
+    inner: &mut Inner,
+    change: impl FnOnce(&mut State) -> Result<String, Refusal>,
+) -> Response {
+    let mut next = inner.state.clone();
+    let message = match change(&mut next) {
+        Ok(m) => m,
+        Err(refusal) => return refusal.into(),
+    };
+    if let Err(e) = inner.store.save(&next) {
+        log::error!("store: {e}");
+        return fail(
+            Code::InternalServerError,
+            format!("could not save the change: {e}"),
+        )
+        .into();
+    }
+    inner.state = next;
+    accept(message)
 }
 
 fn same_registration(a: &Agent, b: &Agent) -> bool {
