@@ -669,6 +669,28 @@ fn routing_methods_and_bad_requests() {
     assert_eq!(v["code"], "BadRequest");
     drop(s);
 
+    // A hostile length (tiny_http would allocate it to drain the body) is
+    // refused too, and does not take the server down.
+    let mut s = TcpStream::connect(("127.0.0.1", p)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(
+        b"POST /User/CreateConfig HTTP/1.1\r\nHost: x\r\n\
+          Content-Length: 99999999999999999\r\n\r\nabc",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed before the head");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 413 "),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    drop(s);
+
     // The server is still fine.
     expect(call(p, Api::ListConfigs, json!({})), 200, "Accept");
     std::fs::remove_dir_all(&dir).unwrap();

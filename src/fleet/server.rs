@@ -18,9 +18,10 @@
 //! `Content-Length`, which here costs at most a restart.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +33,11 @@ use crate::config::{ComponentSpec, ConfigServerSpec, Mode};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 4 << 20;
+/// Announced bodies above this are not drained after the answer (see
+/// `abandon`); below it, tiny_http's drain allocates at most this much.
+const DRAIN_LIMIT: usize = 64 << 20;
+/// Abandoned connections tolerated before the process restarts itself.
+const MAX_ABANDONED: usize = 64;
 /// The group every agent belongs to.
 pub const DEFAULT_GROUP: &str = "default";
 /// Heartbeats missed before an agent is shown offline.
@@ -179,6 +185,7 @@ fn run(opts: &Options) -> Result<(), String> {
         server,
         service,
         token,
+        abandoned: AtomicUsize::new(0),
     });
     let workers: Vec<_> = (0..opts.workers)
         .map(|_| {
@@ -197,6 +204,8 @@ struct Shared {
     server: tiny_http::Server,
     service: Service,
     token: Option<String>,
+    /// Connections given up by [`abandon`].
+    abandoned: AtomicUsize,
 }
 
 fn worker(shared: &Shared) {
@@ -296,8 +305,33 @@ fn serve(shared: &Shared, mut req: tiny_http::Request) {
     {
         resp.add_header(h);
     }
+    if req.body_length().is_some_and(|n| n > DRAIN_LIMIT) {
+        abandon(shared, req, resp);
+        return;
+    }
     if let Err(e) = req.respond(resp) {
         log::debug!("answering: {e}");
+    }
+}
+
+/// Answer a request whose announced body is too big to drain, and leave its
+/// connection behind.
+///
+/// Why: after `respond`, tiny_http drains the unread body and allocates the
+/// whole remaining length at once to do so; for a hostile `Content-Length`
+/// that allocation fails and aborts the process. `upgrade` writes the answer
+/// and hands the connection over without touching the body; forgetting it
+/// leaks one socket and one tiny_http thread. After [`MAX_ABANDONED`] of
+/// those the process exits so the supervisor starts a clean one (the store
+/// is durable, nothing is lost).
+fn abandon(shared: &Shared, req: tiny_http::Request, resp: tiny_http::Response<Cursor<Vec<u8>>>) {
+    let conn = req.upgrade("tend-refused", resp);
+    std::mem::forget(conn);
+    let n = shared.abandoned.fetch_add(1, Ordering::Relaxed) + 1;
+    log::warn!("refused a request announcing an oversized body ({n} abandoned connections)");
+    if n >= MAX_ABANDONED {
+        log::error!("{n} connections abandoned; exiting to release them");
+        std::process::exit(1);
     }
 }
 
