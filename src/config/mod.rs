@@ -9,6 +9,9 @@ mod inittab;
 mod lexer;
 mod model;
 mod parser;
+mod syntax;
+mod validate;
+mod values;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
