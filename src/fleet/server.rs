@@ -67,6 +67,10 @@ pub fn component_spec(spec: &ConfigServerSpec, exe: &Path) -> ComponentSpec {
 pub fn main(args: Vec<String>) -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .try_init();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return 0;
+    }
     let opts = match Options::parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -111,9 +115,6 @@ impl Options {
                 Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
                 _ => (arg.as_str(), None),
             };
-            if name == "-h" || name == "--help" {
-                return Err("help requested".to_string());
-            }
             let mut value = || {
                 inline
                     .clone()

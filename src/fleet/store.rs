@@ -120,7 +120,7 @@ impl Store {
     /// its state. A missing state file is an empty state; a damaged one is an
     /// error.
     pub fn open(dir: &Path) -> Result<(Store, State), StoreError> {
-        fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+        create_dir_durably(dir)?;
         let lock = lock_dir(dir)?;
         let path = dir.join(STATE);
         let state = match fs::read(&path) {
@@ -155,6 +155,21 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(io_err("fsync directory", &self.dir))
     }
+}
+
+/// Create `dir` if needed, and make its entry durable in its parent so a
+/// crash right after the first save cannot lose the whole directory.
+fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync directory", parent))?;
+    }
+    Ok(())
 }
 
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
