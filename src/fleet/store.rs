@@ -1,0 +1,390 @@
+//! The ConfigServer's durable store: one state file, rewritten atomically.
+//!
+//! Layout of `DIR/state.json`: a header line
+//! `tend-fleet-store 1 <body length> <fnv1a-64 of the body, hex>\n`
+//! followed by the body, a JSON object. Every save writes `state.json.tmp`,
+//! fsyncs it, renames it over `state.json` and fsyncs the directory, so after a
+//! crash the file is either the old state or the new one. The header makes a
+//! torn or corrupted file (a disk, a copy, an editor) detectable: the server
+//! refuses to start on it rather than start empty and lose everything.
+//!
+//! `DIR/lock` is held with `flock` while the server runs, so two servers never
+//! share (and clobber) one store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::messages::{Agent, AgentGroup, Config, Message};
+
+const MAGIC: &str = "tend-fleet-store";
+const FORMAT: u32 = 1;
+const STATE: &str = "state.json";
+const TMP: &str = "state.json.tmp";
+
+/// A config as the store keeps it: the last content and its version, and
+/// whether it was deleted (a tombstone keeps the version counting up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConfig {
+    /// The config as last created or updated.
+    pub config: Config,
+    /// 0 when created, +1 for every update, delete or re-create.
+    pub version: i64,
+    /// Deleted: not listed, not served, but its version is remembered.
+    pub deleted: bool,
+}
+
+/// Everything the server acknowledges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct State {
+    /// Agent groups by name (`default` included).
+    pub groups: BTreeMap<String, AgentGroup>,
+    /// Configs by name, tombstones included.
+    pub configs: BTreeMap<String, StoredConfig>,
+    /// Group name to the names of the configs applied to it.
+    pub applied: BTreeMap<String, BTreeSet<String>>,
+    /// Known agents by id.
+    pub agents: BTreeMap<String, Agent>,
+}
+
+/// Why the store could not be opened or written.
+#[derive(Debug)]
+pub enum StoreError {
+    /// A system call failed.
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which file.
+        path: PathBuf,
+        /// The error.
+        err: io::Error,
+    },
+    /// The state file is not what this server wrote.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Another server holds the store.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Io { op, path, err } => write!(f, "{op} {}: {err}", path.display()),
+            StoreError::Corrupt { path, reason } => write!(
+                f,
+                "store file {} is corrupt ({reason}); refusing to start with an empty store: \
+                 restore it from a backup or move it away",
+                path.display()
+            ),
+            StoreError::Locked { path } => write!(
+                f,
+                "store is in use by another config-server (lock {} is held)",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |err| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// An open store directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    // Held for its flock; released when the process exits.
+    _lock: File,
+}
+
+impl Store {
+    /// Open (creating it if needed) the store in `dir`, lock it and load
+    /// its state. A missing state file is an empty state; a damaged one is an
+    /// error.
+    pub fn open(dir: &Path) -> Result<(Store, State), StoreError> {
+        create_dir_durably(dir)?;
+        let lock = lock_dir(dir)?;
+        let path = dir.join(STATE);
+        let state = match fs::read(&path) {
+            Ok(bytes) => parse(&bytes).map_err(|reason| StoreError::Corrupt {
+                path: path.clone(),
+                reason,
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(io_err("read", &path)(e)),
+        };
+        let store = Store {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        };
+        Ok((store, state))
+    }
+
+    /// Write `state` durably: when this returns Ok, a crash cannot lose it.
+    pub fn save(&self, state: &State) -> Result<(), StoreError> {
+        let body = to_json(state).to_string();
+        let header = format!(
+            "{MAGIC} {FORMAT} {} {:016x}\n",
+            body.len(),
+            fnv1a(body.as_bytes())
+        );
+        let tmp = self.dir.join(TMP);
+        let path = self.dir.join(STATE);
+        write_synced(&tmp, header.as_bytes(), body.as_bytes())?;
+        fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
+        // The rename is only durable once the directory entry is.
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync directory", &self.dir))
+    }
+}
+
+/// Create `dir` if needed, and make its entry durable in its parent so a
+/// crash right after the first save cannot lose the whole directory.
+fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync directory", parent))?;
+    }
+    Ok(())
+}
+
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("open", &path))?;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Err(StoreError::Locked { path });
+        }
+        return Err(io_err("lock", &path)(err));
+    }
+    Ok(file)
+}
+
+fn write_synced(path: &Path, header: &[u8], body: &[u8]) -> Result<(), StoreError> {
+    let mut f = File::create(path).map_err(io_err("create", path))?;
+    f.write_all(header).map_err(io_err("write", path))?;
+    f.write_all(body).map_err(io_err("write", path))?;
+    f.sync_all().map_err(io_err("fsync", path))
+}
+
+/// 64-bit FNV-1a: enough to catch torn writes and bit rot, not an adversary.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Check the header and decode the body.
+fn parse(bytes: &[u8]) -> Result<State, String> {
+    let nl = bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or("no header line")?;
+    let (header, rest) = bytes.split_at(nl);
+    let body = rest.get(1..).unwrap_or_default();
+    let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
+    let fields: Vec<&str> = header.split(' ').collect();
+    let [magic, format, len, sum] = fields.as_slice() else {
+        return Err(format!("bad header {header:?}"));
+    };
+    if *magic != MAGIC {
+        return Err(format!("bad header {header:?}"));
+    }
+    if *format != FORMAT.to_string() {
+        return Err(format!("unsupported format {format}"));
+    }
+    let len: usize = len.parse().map_err(|_| format!("bad length {len:?}"))?;
+    if body.len() != len {
+        return Err(format!(
+            "truncated or extended: header says {len} bytes, file has {}",
+            body.len()
+        ));
+    }
+    let want = u64::from_str_radix(sum, 16).map_err(|_| format!("bad checksum {sum:?}"))?;
+    let got = fnv1a(body);
+    if got != want {
+        return Err(format!(
+            "checksum mismatch: header {want:016x}, body {got:016x}"
+        ));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("bad JSON: {e}"))?;
+    from_json(&v).map_err(|e| format!("bad content: {e}"))
+}
+
+fn to_json(state: &State) -> Value {
+    let groups: Vec<Value> = state.groups.values().map(Message::to_json).collect();
+    let configs: Vec<Value> = state
+        .configs
+        .values()
+        .map(|c| json!({"config": c.config.to_json(), "version": c.version, "deleted": c.deleted}))
+        .collect();
+    let agents: Vec<Value> = state.agents.values().map(Message::to_json).collect();
+    json!({
+        "groups": groups,
+        "configs": configs,
+        "applied": state.applied,
+        "agents": agents,
+    })
+}
+
+fn list<'a>(o: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], String> {
+    match o.get(key) {
+        None => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(format!("{key} is not an array")),
+    }
+}
+
+fn from_json(v: &Value) -> Result<State, String> {
+    let o = v.as_object().ok_or("not an object")?;
+    let mut state = State::default();
+    for g in list(o, "groups")? {
+        let g = AgentGroup::from_json(g, "groups[]").map_err(|e| e.message)?;
+        state.groups.insert(g.group_name.clone(), g);
+    }
+    for c in list(o, "configs")? {
+        let c = stored_config(c)?;
+        state.configs.insert(c.config.config_name.clone(), c);
+    }
+    for a in list(o, "agents")? {
+        let a = Agent::from_json(a, "agents[]").map_err(|e| e.message)?;
+        state.agents.insert(a.agent_id.clone(), a);
+    }
+    if let Some(applied) = o.get("applied") {
+        let applied = applied.as_object().ok_or("applied is not an object")?;
+        for (group, names) in applied {
+            let names = names.as_array().ok_or("applied entry is not an array")?;
+            let set = names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .map(str::to_string)
+                        .ok_or("applied name is not a string")
+                })
+                .collect::<Result<BTreeSet<String>, _>>()?;
+            state.applied.insert(group.clone(), set);
+        }
+    }
+    Ok(state)
+}
+
+fn stored_config(v: &Value) -> Result<StoredConfig, String> {
+    let config = v.get("config").ok_or("config without content")?;
+    Ok(StoredConfig {
+        config: Config::from_json(config, "configs[].config").map_err(|e| e.message)?,
+        version: v
+            .get("version")
+            .and_then(Value::as_i64)
+            .ok_or("config without version")?,
+        deleted: v.get("deleted").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tend-store-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn sample() -> State {
+        let mut s = State::default();
+        s.groups.insert(
+            "default".into(),
+            AgentGroup {
+                group_name: "default".into(),
+                ..AgentGroup::default()
+            },
+        );
+        s.configs.insert(
+            "c".into(),
+            StoredConfig {
+                config: Config {
+                    config_name: "c".into(),
+                    content: "x\ny \"z\"".into(),
+                    ..Config::default()
+                },
+                version: 3,
+                deleted: true,
+            },
+        );
+        s.applied
+            .insert("default".into(), BTreeSet::from(["c".to_string()]));
+        s
+    }
+
+    #[test]
+    fn save_and_reopen() {
+        let dir = temp_dir("reopen");
+        let (store, empty) = Store::open(&dir).unwrap();
+        assert_eq!(empty, State::default());
+        store.save(&sample()).unwrap();
+        drop(store);
+        let (_store, back) = Store::open(&dir).unwrap();
+        assert_eq!(back, sample());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn second_open_is_refused_while_locked() {
+        let dir = temp_dir("locked");
+        let (_store, _) = Store::open(&dir).unwrap();
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked { .. })));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_truncation_and_a_flipped_byte_are_detected() {
+        let dir = temp_dir("torn");
+        let (store, _) = Store::open(&dir).unwrap();
+        store.save(&sample()).unwrap();
+        let good = fs::read(dir.join(STATE)).unwrap();
+        for cut in 0..good.len() {
+            assert!(parse(&good[..cut]).is_err(), "cut at {cut} accepted");
+        }
+        let mut flipped = good.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 0x20;
+        assert!(parse(&flipped).unwrap_err().contains("checksum"));
+        drop(store);
+        fs::write(dir.join(STATE), &good[..good.len() / 2]).unwrap();
+        let err = Store::open(&dir).unwrap_err();
+        assert!(err.to_string().contains("corrupt"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
