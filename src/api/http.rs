@@ -352,3 +352,182 @@ fn respond(request: tiny_http::Request, response: ApiResponse) {
         log::debug!("could not send an API answer: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ComponentSpec, Config};
+    use crate::shared::State;
+    use crate::table::{Component, Kind, Origin};
+    use std::io::BufRead;
+
+    fn temp_socket(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tend-api-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("api.sock")
+    }
+
+    fn shared() -> Arc<Shared> {
+        let mut state = State::new(Config::default(), None, vec!["tend".into()]);
+        for tag in ["web", "db"] {
+            let spec = ComponentSpec::new(tag, vec!["/bin/true".into()]);
+            state
+                .table
+                .components
+                .push(Component::new(spec, Kind::Component, Origin::Config));
+        }
+        Shared::new(state).unwrap()
+    }
+
+    fn connect(path: &Path) -> UnixStream {
+        let stream = UnixStream::connect(path).unwrap();
+        // Generous: only bounds a broken test.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// Send a raw request and read the whole answer (the request asks the
+    /// server to close the connection).
+    fn exchange(path: &Path, raw: &[u8]) -> String {
+        let mut stream = connect(path);
+        stream.write_all(raw).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    /// Read only the status line and headers.
+    fn head_of(stream: &UnixStream) -> String {
+        let mut reader = io::BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                return head;
+            }
+            head.push_str(&line);
+        }
+    }
+
+    fn get(path: &Path, url: &str) -> String {
+        exchange(
+            path,
+            format!("GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn answers_on_a_private_socket_and_cleans_up() {
+        let path = temp_socket("basic");
+        let server = serve_unix(shared(), &path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let answer = get(&path, "/version");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("application/json"), "{answer}");
+        assert!(answer.contains("\"name\":\"tend\""), "{answer}");
+        let answer = get(&path, "/nope");
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        server.shutdown();
+        assert!(!path.exists(), "socket file left behind");
+    }
+
+    #[test]
+    fn reads_bodies_beyond_the_small_buffer() {
+        let path = temp_socket("body");
+        let server = serve_unix(shared(), &path).unwrap();
+        // Over 1 KiB, so tiny_http streams it instead of buffering it.
+        let body = format!("{:<2000}", r#"{"op":"component","arg":"db"}"#);
+        let raw = format!(
+            "GET /programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = exchange(&path, raw.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"tag\":\"db\""), "{answer}");
+        assert!(!answer.contains("\"tag\":\"web\""), "{answer}");
+        server.shutdown();
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_unread() {
+        let path = temp_socket("big");
+        let server = serve_unix(shared(), &path).unwrap();
+        // Announced but never sent: a slightly oversized body…
+        let mut stream = connect(&path);
+        let raw = format!(
+            "PUT /programs HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        stream.write_all(raw.as_bytes()).unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // …and an absurd one, which must not abort the process.
+        let mut stream = connect(&path);
+        stream
+            .write_all(
+                b"PUT /programs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\n",
+            )
+            .unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // A chunked body, whose size nobody announced.
+        let mut stream = connect(&path);
+        let chunk = vec![b' '; MAX_BODY + 10];
+        let mut raw = format!(
+            "PUT /programs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            chunk.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&chunk);
+        raw.extend_from_slice(b"\r\n0\r\n\r\n");
+        stream.write_all(&raw).unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // Still serving.
+        assert!(get(&path, "/version").starts_with("HTTP/1.1 200"));
+        server.shutdown();
+    }
+
+    #[test]
+    fn stale_sockets_are_replaced_but_nothing_else() {
+        let path = temp_socket("stale");
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let server = serve_unix(shared(), &path).unwrap();
+        assert!(get(&path, "/version").starts_with("HTTP/1.1 200"));
+        // A live server is not stolen from.
+        let err = serve_unix(shared(), &path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        server.shutdown();
+        // A regular file is not deleted.
+        fs::write(&path, "precious").unwrap();
+        let err = serve_unix(shared(), &path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
+    }
+
+    #[test]
+    fn serves_many_clients_at_once() {
+        let path = temp_socket("many");
+        let server = serve_unix(shared(), &path).unwrap();
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let path = path.clone();
+                thread::spawn(move || get(&path, "/programs"))
+            })
+            .collect();
+        for c in clients {
+            let answer = c.join().unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        server.shutdown();
+    }
+}

@@ -93,3 +93,6 @@ impl ApiResponse {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
+
+#[cfg(test)]
+mod tests;
