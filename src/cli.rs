@@ -1,6 +1,382 @@
-//! The daemon's command line.
+//! The daemon's command line: parse it, pick the running mode, start the
+//! main loop.
 
-/// Run the daemon; returns the exit status.
-pub fn main(_args: Vec<String>) -> i32 {
-    0
+use crate::config::{self, Config, ListenUrl, Syntax};
+use crate::signals;
+use crate::supervisor::{Options, Supervisor};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/tend.conf";
+/// Read when tend is PID 1 and there is no [`DEFAULT_CONFIG`].
+pub const DEFAULT_INITTAB: &str = "/etc/inittab";
+
+const USAGE: &str = "\
+Usage: tend [OPTIONS] [-c FILE]
+       tend [OPTIONS] [--] COMMAND [ARG...]
+       tend ctl|gateway|config-server|agent ...
+
+A small process supervisor and init with a JSON HTTP control API.
+
+Modes:
+  tend -- CMD ARGS...      run CMD as a container init (tini-compatible): forward
+                           signals, reap zombies, exit with CMD's status
+  tend -c FILE             supervise the components of FILE (default /etc/tend.conf;
+                           as PID 1 without it, /etc/inittab)
+  tend --check -c FILE     validate FILE, print every error as FILE:LINE:COL: message
+
+Options:
+  -c, --config FILE        configuration file
+      --syntax pies|inittab
+                           syntax of FILE (default: inittab for files named inittab)
+      --check              validate the configuration and exit (0 valid, 1 invalid)
+      --init               system-init personality (reboot on shutdown, ctrlaltdel,
+                           power events); implied as PID 1 reading /etc/inittab
+      --control URL        serve the API here instead of the configured sockets
+                           (unix:///path or inet://host:port; repeatable)
+  -g                       forward signals to CMD's process group (tend -- mode)
+  -s                       accepted for tini compatibility (tend always subreaps)
+  -v, --verbose            log debug messages (RUST_LOG overrides)
+  -q, --quiet              log warnings and errors only
+  -h, --help               show this help
+  -V, --version            show the version
+
+Signals: TERM/INT stop everything and exit; HUP reloads and restarts all;
+USR2 reloads gracefully; USR1 sends each component its flush signal.
+See tend(8), tend.conf(5) and tendctl(8).
+";
+
+/// A command-line mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parsed daemon arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `-c FILE`.
+    pub config: Option<PathBuf>,
+    /// `--syntax`.
+    pub syntax: Option<Syntax>,
+    /// `--check`.
+    pub check: bool,
+    /// `--init`.
+    pub init: bool,
+    /// `--control URL`, repeatable.
+    pub control: Vec<ListenUrl>,
+    /// `-g`.
+    pub group: bool,
+    /// `-v` (1) or `-q` (-1).
+    pub verbosity: i8,
+    /// `--help`.
+    pub help: bool,
+    /// `--version`.
+    pub version: bool,
+    /// The command after `--` (or the first non-option word).
+    pub command: Option<Vec<String>>,
+}
+
+/// Parse `tend`'s arguments (without the program name).
+pub fn parse_args(args: &[String]) -> Result<Args, UsageError> {
+    let mut out = Args::default();
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        i += 1;
+        let mut value = |name: &str| -> Result<String, UsageError> {
+            let v = args
+                .get(i)
+                .cloned()
+                .ok_or_else(|| UsageError(format!("{name} needs a value")));
+            i += 1;
+            v
+        };
+        match arg.as_str() {
+            "--" => {
+                out.command = Some(args[i.min(args.len())..].to_vec());
+                break;
+            }
+            "-c" | "--config" => out.config = Some(PathBuf::from(value(arg)?)),
+            "--syntax" => {
+                out.syntax = Some(match value(arg)?.as_str() {
+                    "pies" | "tend" => Syntax::Pies,
+                    "inittab" => Syntax::Inittab,
+                    other => {
+                        return Err(UsageError(format!(
+                            "unknown syntax `{other}` (pies or inittab)"
+                        )));
+                    }
+                })
+            }
+            "--control" => out.control.push(parse_listen_url(&value(arg)?)?),
+            "--check" => out.check = true,
+            "--init" => out.init = true,
+            "-g" => out.group = true,
+            "-s" => {}
+            "-v" | "--verbose" => out.verbosity = 1,
+            "-q" | "--quiet" => out.verbosity = -1,
+            "-h" | "--help" => out.help = true,
+            "-V" | "--version" => out.version = true,
+            s if s.starts_with("--config=") => {
+                out.config = Some(PathBuf::from(&s["--config=".len()..]))
+            }
+            s if s.starts_with("--control=") => out
+                .control
+                .push(parse_listen_url(&s["--control=".len()..])?),
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(UsageError(format!("unknown option `{s}`")));
+            }
+            _ => {
+                // tini also accepts the command without `--`.
+                out.command = Some(args[i - 1..].to_vec());
+                break;
+            }
+        }
+    }
+    if out.command.as_ref().is_some_and(|c| c.is_empty()) {
+        return Err(UsageError("`--` must be followed by a command".into()));
+    }
+    if out.command.is_some() && out.config.is_some() {
+        return Err(UsageError(
+            "give either -c FILE or a command, not both".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Parse `unix:///path` or `inet://host:port`.
+pub fn parse_listen_url(url: &str) -> Result<ListenUrl, UsageError> {
+    if let Some(path) = url.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(UsageError(format!("`{url}`: missing socket path")));
+        }
+        return Ok(ListenUrl::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = url.strip_prefix("inet://") {
+        if !addr.contains(':') {
+            return Err(UsageError(format!("`{url}`: expected inet://HOST:PORT")));
+        }
+        return Ok(ListenUrl::Inet(addr.to_string()));
+    }
+    Err(UsageError(format!(
+        "`{url}`: expected unix:///PATH or inet://HOST:PORT"
+    )))
+}
+
+/// Run the daemon (or `--check`); returns the exit status.
+pub fn main(argv: Vec<String>) -> i32 {
+    let args = match parse_args(argv.get(1..).unwrap_or(&[])) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tend: {e}\nTry 'tend --help' for more information.");
+            return 2;
+        }
+    };
+    if args.help {
+        print!("{USAGE}");
+        return 0;
+    }
+    if args.version {
+        println!("tend {}", crate::VERSION);
+        return 0;
+    }
+    // As a container init, stay as quiet as tini unless asked to talk.
+    let quiet_by_default = args.command.is_some() && args.verbosity == 0;
+    init_logging(if quiet_by_default { -1 } else { args.verbosity });
+    if args.check {
+        return check(&args);
+    }
+    // Before any thread exists: every thread inherits this mask, so no
+    // thread but the main loop's signalfd ever sees these signals.
+    if let Err(e) = signals::block_handled() {
+        log::error!("cannot block signals: {e}");
+        return 1;
+    }
+    let pid1 = std::process::id() == 1;
+    if !pid1 {
+        become_subreaper();
+    }
+    let (opts, config) = match choose_mode(args, argv, pid1) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    match Supervisor::new(opts, config) {
+        Ok(sup) => sup.run(),
+        Err(e) => {
+            log::error!("cannot start the main loop: {e}");
+            1
+        }
+    }
+}
+
+/// `tend --check`: validate and print every error.
+fn check(args: &Args) -> i32 {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    match config::load(&path, args.syntax) {
+        Ok(cfg) => {
+            println!(
+                "{}: ok ({} components)",
+                path.display(),
+                cfg.components.len()
+            );
+            0
+        }
+        Err(errors) => {
+            let mut err = std::io::stderr().lock();
+            for e in &errors.0 {
+                let _ = writeln!(err, "{e}");
+            }
+            1
+        }
+    }
+}
+
+/// Decide between `tend -- CMD`, a config file, and init's inittab, and
+/// load the configuration. `Err` carries the exit status.
+fn choose_mode(args: Args, argv: Vec<String>, pid1: bool) -> Result<(Options, Config), i32> {
+    let mut opts = Options {
+        config_path: None,
+        syntax: args.syntax,
+        command: args.command.clone(),
+        forward_to_group: args.group,
+        init_mode: args.init && pid1,
+        control: args.control.clone(),
+        argv,
+    };
+    if args.command.is_some() {
+        return Ok((opts, Config::default()));
+    }
+    let path = match args.config {
+        Some(p) => p,
+        None if Path::new(DEFAULT_CONFIG).exists() || !pid1 => PathBuf::from(DEFAULT_CONFIG),
+        None => {
+            // BusyBox init's behaviour: as PID 1 without our config, read inittab.
+            opts.init_mode = true;
+            opts.syntax = Some(Syntax::Inittab);
+            PathBuf::from(DEFAULT_INITTAB)
+        }
+    };
+    opts.config_path = Some(path.clone());
+    match config::load(&path, opts.syntax) {
+        Ok(cfg) => {
+            if cfg.inittab && pid1 {
+                opts.init_mode = true;
+            }
+            Ok((opts, cfg))
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                log::error!("{e}");
+            }
+            if opts.init_mode {
+                // Real init must not exit: run with nothing and let the
+                // operator fix the file and reload through the API.
+                log::error!("starting with an empty configuration; fix the file and reload");
+                Ok((opts, Config::default()))
+            } else {
+                Err(1)
+            }
+        }
+    }
+}
+
+/// Orphans of our components come back to us to be reaped.
+fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        log::warn!(
+            "cannot become child subreaper: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// Log to stderr through env_logger: `info` by default, `RUST_LOG` wins.
+fn init_logging(verbosity: i8) {
+    let default = match verbosity {
+        v if v > 0 => "debug",
+        v if v < 0 => "warn",
+        _ => "info",
+    };
+    let env = env_logger::Env::default().default_filter_or(default);
+    let _ = env_logger::Builder::from_env(env)
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "tend[{}]: {}: {}",
+                std::process::id(),
+                record.level().as_str().to_lowercase(),
+                record.args()
+            )
+        })
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[&str]) -> Result<Args, UsageError> {
+        parse_args(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn command_after_double_dash() {
+        let a = parse(&["-g", "--", "sleep", "-x"]).unwrap();
+        assert!(a.group);
+        assert_eq!(a.command, Some(vec!["sleep".to_string(), "-x".to_string()]));
+    }
+
+    #[test]
+    fn command_without_double_dash_like_tini() {
+        let a = parse(&["sleep", "5"]).unwrap();
+        assert_eq!(a.command, Some(vec!["sleep".to_string(), "5".to_string()]));
+    }
+
+    #[test]
+    fn config_and_control() {
+        let a = parse(&[
+            "-c",
+            "/x.conf",
+            "--control",
+            "unix:///tmp/s",
+            "--control=inet://127.0.0.1:1",
+        ])
+        .unwrap();
+        assert_eq!(a.config, Some(PathBuf::from("/x.conf")));
+        assert_eq!(
+            a.control,
+            vec![
+                ListenUrl::Unix("/tmp/s".into()),
+                ListenUrl::Inet("127.0.0.1:1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert_eq!(
+            parse(&["--bogus"]).unwrap_err().0,
+            "unknown option `--bogus`"
+        );
+        assert_eq!(parse(&["-c"]).unwrap_err().0, "-c needs a value");
+        assert!(parse(&["--"]).is_err());
+        assert!(
+            parse(&["--control", "tcp://x"])
+                .unwrap_err()
+                .0
+                .contains("expected")
+        );
+        assert!(parse(&["-c", "f", "--", "x"]).is_err());
+    }
 }

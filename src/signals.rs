@@ -1,1 +1,165 @@
-//! Signal handling.
+//! Signal handling: block early, read through a signalfd, reset in children.
+//!
+//! tend never installs signal handlers. Every signal it cares about is
+//! blocked before the first thread starts (threads inherit the mask, so no
+//! HTTP thread ever receives one) and is read synchronously from a signalfd
+//! in the main loop. Children get a clean mask and default dispositions back
+//! in [`reset_for_child`], right before exec.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The signals the main loop reads. Synchronous signals (SEGV, BUS, FPE,
+/// ILL, TRAP, SYS, ABRT) stay unblocked so a real fault is not swallowed;
+/// SIGPIPE is ignored by the Rust runtime and reset in children.
+pub const HANDLED: [i32; 12] = [
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGQUIT,
+    libc::SIGWINCH,
+    libc::SIGPWR,
+    libc::SIGALRM,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+];
+
+/// Signals forwarded to the command in `tend -- CMD` mode (as tini does).
+pub const FORWARDED: [i32; 7] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGQUIT,
+    libc::SIGWINCH,
+];
+
+/// Build a sigset holding `signals`.
+fn sigset_of(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset only write into the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Block [`HANDLED`] in the calling thread. Must run before any thread is
+/// spawned: the mask is inherited, and a signal delivered to a thread that
+/// does not block it would take its default action (often: kill PID 1).
+pub fn block_handled() -> io::Result<()> {
+    let set = sigset_of(&HANDLED);
+    // SAFETY: pthread_sigmask reads our set; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// A non-blocking signalfd for [`HANDLED`].
+#[derive(Debug)]
+pub struct SignalFd {
+    fd: OwnedFd,
+}
+
+impl SignalFd {
+    /// Open the signalfd. The signals must already be blocked.
+    pub fn open() -> io::Result<SignalFd> {
+        let set = sigset_of(&HANDLED);
+        // SAFETY: -1 asks for a new fd; the set is valid for the call.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is new and owned by nobody else.
+        Ok(SignalFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The descriptor to poll.
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Every pending signal, in arrival order. The kernel keeps at most one
+    /// pending instance of each standard signal, so SIGCHLD may stand for
+    /// many exits: the reaper loops until no child is left to reap.
+    pub fn read_pending(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: an all-zero signalfd_siginfo is a valid value.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: reads at most `size` bytes into `info`, which we own.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    &mut info as *mut libc::signalfd_siginfo as *mut libc::c_void,
+                    size,
+                )
+            };
+            if n != size as isize {
+                break;
+            }
+            out.push(info.ssi_signo as i32);
+        }
+        out
+    }
+}
+
+/// Give a freshly forked child a clean signal state: empty mask, default
+/// dispositions. Async-signal-safe; called between fork and exec.
+pub fn reset_for_child() {
+    // SAFETY: sigprocmask/signal are async-signal-safe and only touch this
+    // process's signal state.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// Name of a signal number, as `kill -l` spells it (without `SIG`).
+pub fn name(sig: i32) -> String {
+    const NAMES: [(i32, &str); 20] = [
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGQUIT, "QUIT"),
+        (libc::SIGILL, "ILL"),
+        (libc::SIGABRT, "ABRT"),
+        (libc::SIGBUS, "BUS"),
+        (libc::SIGFPE, "FPE"),
+        (libc::SIGKILL, "KILL"),
+        (libc::SIGUSR1, "USR1"),
+        (libc::SIGSEGV, "SEGV"),
+        (libc::SIGUSR2, "USR2"),
+        (libc::SIGPIPE, "PIPE"),
+        (libc::SIGALRM, "ALRM"),
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGCHLD, "CHLD"),
+        (libc::SIGCONT, "CONT"),
+        (libc::SIGSTOP, "STOP"),
+        (libc::SIGWINCH, "WINCH"),
+        (libc::SIGPWR, "PWR"),
+        (libc::SIGTTIN, "TTIN"),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| sig.to_string())
+}

@@ -57,7 +57,10 @@ impl Status {
 
     /// Parse an API name.
     pub fn from_name(name: &str) -> Option<Status> {
-        Status::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+        Status::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(s, _)| *s)
     }
 }
 
@@ -124,6 +127,9 @@ pub struct Component {
     pub restart_pending: bool,
     /// Drop it from the table once its process is gone (removed by a reload).
     pub remove_pending: bool,
+    /// Start it at the next chance whatever its mode says (API start, an
+    /// inittab event such as ctrlaltdel, a restart).
+    pub demand: bool,
 }
 
 impl Component {
@@ -146,6 +152,7 @@ impl Component {
             recent_starts: VecDeque::new(),
             restart_pending: false,
             remove_pending: false,
+            demand: false,
         }
     }
 
