@@ -1,0 +1,533 @@
+//! The UNIX-socket server: tiny_http on a std `UnixListener`, answered by a
+//! small fixed pool of worker threads that call [`super::route`].
+//!
+//! Two tiny_http 0.12 traits shape this file:
+//!
+//! - Its accept thread gives up for good on the first `accept` error (EMFILE,
+//!   ENOMEM…), so a supervisor thread notices the error a worker receives and
+//!   binds the socket again. (For the same reason the listener gets no
+//!   `SO_RCVTIMEO`: a timed-out `accept` would end the accept thread after
+//!   every idle period. AF_UNIX sockets do not inherit it anyway.)
+//! - A request body left unread is drained when the request is dropped, into
+//!   a buffer of the *announced* remaining length: an absurd `Content-Length`
+//!   aborts the process. Oversized requests are therefore answered without
+//!   ever dropping their body reader in the usual way (see [`refuse_oversized`]).
+
+use super::reply;
+use super::{ApiRequest, ApiResponse, MAX_BODY, route};
+use crate::shared::Shared;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+use tiny_http::{Header, Server};
+
+/// Worker threads per socket: enough for a few concurrent clients, few
+/// enough that PID 1 stays small.
+const WORKERS: usize = 4;
+
+/// How long `shutdown` waits for workers busy with a request.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// Pause between attempts to listen again after `accept` failed.
+const REBIND_PAUSE: Duration = Duration::from_secs(1);
+
+/// Oversized bodies up to this size are drained on a thread of their own;
+/// beyond it the drain buffer itself could fail to allocate (see the module doc).
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// What the supervisor thread waits for.
+enum Event {
+    /// `shutdown` was called.
+    Stop,
+    /// tiny_http's accept thread died with this error.
+    AcceptFailed(io::Error),
+}
+
+/// A running API server; [`ApiServer::shutdown`] stops it and removes the socket.
+#[derive(Debug)]
+pub struct ApiServer {
+    events: mpsc::Sender<Event>,
+    supervisor: Option<thread::JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Stop answering, wait briefly for requests in progress, and remove the
+    /// socket file. Returns within a few seconds even if a worker is stuck.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.events.send(Event::Stop);
+        if let Some(supervisor) = self.supervisor.take() {
+            let _ = supervisor.join();
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Serve the API on a UNIX socket at `path` (mode 0600). A stale socket file
+/// left by a dead process is replaced; a live server or a non-socket file at
+/// `path` is an error.
+pub fn serve_unix(shared: Arc<Shared>, path: &Path) -> io::Result<ApiServer> {
+    let server = bind(path)?;
+    let (events_tx, events) = mpsc::channel();
+    let path = path.to_path_buf();
+    let tx = events_tx.clone();
+    let supervisor = thread::Builder::new()
+        .name("api-supervisor".into())
+        .spawn(move || supervise(&shared, &path, server, &tx, &events))?;
+    Ok(ApiServer {
+        events: events_tx,
+        supervisor: Some(supervisor),
+    })
+}
+
+/// Bind the socket and start tiny_http on it.
+fn bind(path: &Path) -> io::Result<Server> {
+    remove_stale(path)?;
+    let listener = UnixListener::bind(path)?;
+    if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    Server::from_listener(listener, None).map_err(|e| io::Error::other(e.to_string()))
+}
+
+fn remove_stale(path: &Path) -> io::Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        ));
+    }
+    if UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{}: another server is listening there", path.display()),
+        ));
+    }
+    fs::remove_file(path)
+}
+
+/// Run worker generations until told to stop; start a new one on a fresh
+/// socket whenever tiny_http's accept thread dies.
+fn supervise(
+    shared: &Arc<Shared>,
+    path: &Path,
+    first: Server,
+    events_tx: &mpsc::Sender<Event>,
+    events: &mpsc::Receiver<Event>,
+) {
+    let mut server = Arc::new(first);
+    loop {
+        let workers = Workers::start(shared, &server, events_tx);
+        let event = events.recv().unwrap_or(Event::Stop);
+        workers.retire(&server);
+        let Event::AcceptFailed(error) = event else {
+            close(server, path);
+            return;
+        };
+        log::error!(
+            "control socket {}: accept failed ({error}); listening again",
+            path.display()
+        );
+        // Dropping a tiny_http server removes the socket file by name, which
+        // would later delete the new socket; keep the dead one forever instead.
+        std::mem::forget(Arc::clone(&server));
+        match rebind(path, events) {
+            Some(fresh) => server = Arc::new(fresh),
+            None => {
+                let _ = fs::remove_file(path);
+                return;
+            }
+        }
+    }
+}
+
+/// Bind again until it works; `None` when told to stop meanwhile.
+fn rebind(path: &Path, events: &mpsc::Receiver<Event>) -> Option<Server> {
+    loop {
+        match events.recv_timeout(REBIND_PAUSE) {
+            Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Ok(Event::AcceptFailed(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        match bind(path) {
+            Ok(server) => return Some(server),
+            Err(e) => log::error!("control socket {}: {e}", path.display()),
+        }
+    }
+}
+
+/// Stop the server for good and make sure the socket file is gone.
+fn close(server: Arc<Server>, path: &Path) {
+    match Arc::try_unwrap(server) {
+        // Dropping stops the accept thread and removes the socket file.
+        Ok(server) => drop(server),
+        Err(still_used) => {
+            // A worker is stuck in a request. Its late drop must not remove a
+            // socket a new server may have bound meanwhile: never drop it.
+            std::mem::forget(still_used);
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// One generation of worker threads sharing a server.
+struct Workers {
+    retiring: Arc<AtomicBool>,
+    done: mpsc::Receiver<()>,
+    count: usize,
+}
+
+impl Workers {
+    fn start(shared: &Arc<Shared>, server: &Arc<Server>, events: &mpsc::Sender<Event>) -> Workers {
+        let retiring = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = mpsc::channel();
+        let mut count = 0;
+        for i in 0..WORKERS {
+            let (shared, server, events) = (shared.clone(), server.clone(), events.clone());
+            let (retiring, done_tx) = (retiring.clone(), done_tx.clone());
+            let spawned = thread::Builder::new()
+                .name(format!("api-worker-{i}"))
+                .spawn(move || {
+                    work(&shared, &server, &retiring, &events);
+                    let _ = done_tx.send(());
+                });
+            match spawned {
+                Ok(_) => count += 1,
+                Err(e) => log::error!("cannot start an API worker: {e}"),
+            }
+        }
+        Workers {
+            retiring,
+            done,
+            count,
+        }
+    }
+
+    /// Make every worker leave once its current request is answered; wait a
+    /// little for them.
+    fn retire(self, server: &Server) {
+        self.retiring.store(true, Ordering::SeqCst);
+        for _ in 0..self.count {
+            server.unblock();
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        for _ in 0..self.count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.done.recv_timeout(left).is_err() {
+                log::warn!("an API worker is still busy; leaving it behind");
+                return;
+            }
+        }
+    }
+}
+
+/// A worker: answer requests until unblocked or the accept thread dies.
+fn work(shared: &Shared, server: &Server, retiring: &AtomicBool, events: &mpsc::Sender<Event>) {
+    loop {
+        match server.recv() {
+            Ok(request) => {
+                // A panic must cost one answer, never the thread (or PID 1).
+                if catch_unwind(AssertUnwindSafe(|| serve_one(shared, request))).is_err() {
+                    log::error!("panic while answering an API request");
+                }
+            }
+            Err(e) => {
+                if !retiring.load(Ordering::SeqCst) {
+                    let _ = events.send(Event::AcceptFailed(e));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Answer one tiny_http request.
+fn serve_one(shared: &Shared, mut request: tiny_http::Request) {
+    if request.body_length().is_some_and(|n| n > MAX_BODY) {
+        refuse_oversized(request);
+        return;
+    }
+    let api_request = match convert(&mut request) {
+        Ok(r) => r,
+        Err(response) => {
+            respond(request, response);
+            return;
+        }
+    };
+    let response =
+        catch_unwind(AssertUnwindSafe(|| route(shared, &api_request))).unwrap_or_else(|_| {
+            log::error!(
+                "panic while routing {} {}",
+                api_request.method,
+                api_request.url
+            );
+            reply::pies_error(500, "internal error")
+        });
+    respond(request, response);
+}
+
+fn too_large() -> ApiResponse {
+    reply::pies_error(413, format!("request body larger than {MAX_BODY} bytes"))
+}
+
+/// Read a request into plain data; the body is read only up to [`MAX_BODY`].
+fn convert(request: &mut tiny_http::Request) -> Result<ApiRequest, ApiResponse> {
+    let headers = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+        .collect();
+    let mut body = Vec::new();
+    // `take` bounds chunked bodies, whose length nobody announced.
+    let limit = u64::try_from(MAX_BODY)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    if let Err(e) = request.as_reader().take(limit).read_to_end(&mut body) {
+        return Err(reply::pies_error(400, format!("cannot read the body: {e}")));
+    }
+    if body.len() > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(ApiRequest {
+        method: request.method().as_str().to_string(),
+        url: request.url().to_string(),
+        headers,
+        body,
+    })
+}
+
+/// Answer a request whose announced body is too large, without reading it.
+fn refuse_oversized(request: tiny_http::Request) {
+    let announced = request.body_length().unwrap_or(0);
+    if announced <= DRAIN_LIMIT {
+        // Dropping the request drains the body; do that off the worker pool
+        // so a client that never sends it does not hold a worker.
+        let spawned = thread::Builder::new()
+            .name("api-drain".into())
+            .spawn(move || respond(request, too_large()));
+        if let Err(e) = spawned {
+            log::error!("cannot start a drain thread: {e}");
+        }
+        return;
+    }
+    log::warn!("refused a request announcing a {announced}-byte body");
+    // Answer through `upgrade`, which hands over the body reader, and never
+    // drop that reader: its drop would allocate the announced length. This
+    // leaks the connection, which is cheaper than aborting PID 1.
+    let mut stream = request.upgrade("tend-refused", tiny_http::Response::empty(413));
+    let _ = stream.flush();
+    std::mem::forget(stream);
+}
+
+/// Send a plain response through tiny_http.
+fn respond(request: tiny_http::Request, response: ApiResponse) {
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    for (name, value) in &response.headers {
+        match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            Ok(header) => out.add_header(header),
+            Err(()) => log::warn!("dropped an invalid response header {name}"),
+        }
+    }
+    if let Err(e) = request.respond(out) {
+        log::debug!("could not send an API answer: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ComponentSpec, Config};
+    use crate::shared::State;
+    use crate::table::{Component, Kind, Origin};
+    use std::io::BufRead;
+
+    fn temp_socket(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tend-api-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("api.sock")
+    }
+
+    fn shared() -> Arc<Shared> {
+        let mut state = State::new(Config::default(), None, vec!["tend".into()]);
+        for tag in ["web", "db"] {
+            let spec = ComponentSpec::new(tag, vec!["/bin/true".into()]);
+            state
+                .table
+                .components
+                .push(Component::new(spec, Kind::Component, Origin::Config));
+        }
+        Shared::new(state).unwrap()
+    }
+
+    fn connect(path: &Path) -> UnixStream {
+        let stream = UnixStream::connect(path).unwrap();
+        // Generous: only bounds a broken test.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+    }
+
+    /// Send a raw request and read the whole answer (the request asks the
+    /// server to close the connection).
+    fn exchange(path: &Path, raw: &[u8]) -> String {
+        let mut stream = connect(path);
+        stream.write_all(raw).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    /// Read only the status line and headers.
+    fn head_of(stream: &UnixStream) -> String {
+        let mut reader = io::BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                return head;
+            }
+            head.push_str(&line);
+        }
+    }
+
+    fn get(path: &Path, url: &str) -> String {
+        exchange(
+            path,
+            format!("GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn answers_on_a_private_socket_and_cleans_up() {
+        let path = temp_socket("basic");
+        let server = serve_unix(shared(), &path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let answer = get(&path, "/version");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("application/json"), "{answer}");
+        assert!(answer.contains("\"name\":\"tend\""), "{answer}");
+        let answer = get(&path, "/nope");
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        server.shutdown();
+        assert!(!path.exists(), "socket file left behind");
+    }
+
+    #[test]
+    fn reads_bodies_beyond_the_small_buffer() {
+        let path = temp_socket("body");
+        let server = serve_unix(shared(), &path).unwrap();
+        // Over 1 KiB, so tiny_http streams it instead of buffering it.
+        let body = format!("{:<2000}", r#"{"op":"component","arg":"db"}"#);
+        let raw = format!(
+            "GET /programs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = exchange(&path, raw.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"tag\":\"db\""), "{answer}");
+        assert!(!answer.contains("\"tag\":\"web\""), "{answer}");
+        server.shutdown();
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_unread() {
+        let path = temp_socket("big");
+        let server = serve_unix(shared(), &path).unwrap();
+        // Announced but never sent: a slightly oversized body…
+        let mut stream = connect(&path);
+        let raw = format!(
+            "PUT /programs HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        stream.write_all(raw.as_bytes()).unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // …and an absurd one, which must not abort the process.
+        let mut stream = connect(&path);
+        stream
+            .write_all(
+                b"PUT /programs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\n",
+            )
+            .unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // A chunked body, whose size nobody announced.
+        let mut stream = connect(&path);
+        let chunk = vec![b' '; MAX_BODY + 10];
+        let mut raw = format!(
+            "PUT /programs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            chunk.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&chunk);
+        raw.extend_from_slice(b"\r\n0\r\n\r\n");
+        stream.write_all(&raw).unwrap();
+        let head = head_of(&stream);
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        drop(stream);
+        // Still serving.
+        assert!(get(&path, "/version").starts_with("HTTP/1.1 200"));
+        server.shutdown();
+    }
+
+    #[test]
+    fn stale_sockets_are_replaced_but_nothing_else() {
+        let path = temp_socket("stale");
+        drop(UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let server = serve_unix(shared(), &path).unwrap();
+        assert!(get(&path, "/version").starts_with("HTTP/1.1 200"));
+        // A live server is not stolen from.
+        let err = serve_unix(shared(), &path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        server.shutdown();
+        // A regular file is not deleted.
+        fs::write(&path, "precious").unwrap();
+        let err = serve_unix(shared(), &path).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
+    }
+
+    #[test]
+    fn serves_many_clients_at_once() {
+        let path = temp_socket("many");
+        let server = serve_unix(shared(), &path).unwrap();
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let path = path.clone();
+                thread::spawn(move || get(&path, "/programs"))
+            })
+            .collect();
+        for c in clients {
+            let answer = c.join().unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        server.shutdown();
+    }
+}
