@@ -236,7 +236,8 @@ fn serve(listener: &TcpListener, gw: &Arc<Gateway>) {
                 continue;
             }
         };
-        if gw.active.fetch_add(1, Ordering::AcqRel) >= gw.max_conns {
+        let before = gw.active.fetch_add(1, Ordering::AcqRel);
+        if before >= gw.max_conns {
             gw.active.fetch_sub(1, Ordering::AcqRel);
             refuse_busy(stream);
             continue;

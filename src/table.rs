@@ -57,7 +57,10 @@ impl Status {
 
     /// Parse an API name.
     pub fn from_name(name: &str) -> Option<Status> {
-        Status::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+        Status::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(s, _)| *s)
     }
 }
 
