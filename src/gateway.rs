@@ -257,12 +257,23 @@ fn serve(listener: &TcpListener, gw: &Arc<Gateway>) {
     }
 }
 
-/// Answer 503 to a connection over the cap, without reading it.
+/// Answer 503 to a connection over the cap. This runs on the accept
+/// thread, so it never waits: it drains only what already arrived (so the
+/// close is a FIN, not a RST that could destroy the answer) and closes.
 fn refuse_busy(mut stream: TcpStream) {
-    stream.set_write_timeout(Some(Duration::from_secs(1))).ok();
+    stream.set_write_timeout(Some(Duration::from_millis(200))).ok();
     let body = error_body("too many connections");
     let _ = write_response(&mut stream, 503, &[], body.as_bytes(), false, false);
-    linger_close(stream);
+    let _ = stream.shutdown(Shutdown::Write);
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            match stream.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Close politely: stop sending, drain a little of what the client still
@@ -342,11 +353,11 @@ enum Outcome {
 
 /// A refusal to answer with a JSON error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+struct Refusal {
     /// HTTP status.
-    pub status: u16,
+    status: u16,
     /// Human-readable reason, sent as `message`.
-    pub message: String,
+    message: String,
 }
 
 impl Refusal {
