@@ -236,7 +236,8 @@ fn serve(listener: &TcpListener, gw: &Arc<Gateway>) {
                 continue;
             }
         };
-        if gw.active.fetch_add(1, Ordering::AcqRel) >= gw.max_conns {
+        let before = gw.active.fetch_add(1, Ordering::AcqRel);
+        if before >= gw.max_conns {
             gw.active.fetch_sub(1, Ordering::AcqRel);
             refuse_busy(stream);
             continue;
@@ -256,12 +257,25 @@ fn serve(listener: &TcpListener, gw: &Arc<Gateway>) {
     }
 }
 
-/// Answer 503 to a connection over the cap, without reading it.
+/// Answer 503 to a connection over the cap. This runs on the accept
+/// thread, so it never waits: it drains only what already arrived (so the
+/// close is a FIN, not a RST that could destroy the answer) and closes.
 fn refuse_busy(mut stream: TcpStream) {
-    stream.set_write_timeout(Some(Duration::from_secs(1))).ok();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .ok();
     let body = error_body("too many connections");
     let _ = write_response(&mut stream, 503, &[], body.as_bytes(), false, false);
-    linger_close(stream);
+    let _ = stream.shutdown(Shutdown::Write);
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        for _ in 0..16 {
+            match stream.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
 }
 
 /// Close politely: stop sending, drain a little of what the client still
@@ -341,11 +355,11 @@ enum Outcome {
 
 /// A refusal to answer with a JSON error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+struct Refusal {
     /// HTTP status.
-    pub status: u16,
+    status: u16,
     /// Human-readable reason, sent as `message`.
-    pub message: String,
+    message: String,
 }
 
 impl Refusal {
@@ -1138,6 +1152,14 @@ fn drop_privileges(user: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The (uid, gid) a gateway started by root with `--user user` runs as
+/// (default `nobody`). The daemon needs it to hand the gateway an upstream
+/// socket it can connect to (`chown`), since the gateway connects after
+/// dropping root.
+pub fn gateway_ids(user: Option<&str>) -> Result<(libc::uid_t, libc::gid_t), String> {
+    lookup_user(user.unwrap_or("nobody"))
+}
+
 /// (uid, gid) of a user name or number. A number without a passwd entry
 /// uses the same number as group (the `nobody` of minimal images is 65534).
 fn lookup_user(user: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
@@ -1497,6 +1519,10 @@ mod tests {
         );
         // The argv it builds parses back.
         assert!(parse_args(&first.argv[2..]).unwrap().is_some());
+        assert_eq!(gateway_ids(Some("root")), Ok((0, 0)));
+        assert_eq!(gateway_ids(Some("4242")), Ok((4242, 4242)));
+        assert!(gateway_ids(None).is_ok());
+        assert!(gateway_ids(Some("no-such-user-here")).is_err());
         let second = component_spec(&control, "127.0.0.1:24445", up, exe);
         assert_eq!(second.tag, "gateway-2");
     }
