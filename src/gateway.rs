@@ -50,6 +50,7 @@ const THREAD_STACK: usize = 256 * 1024;
 
 /// Run the gateway with its arguments; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
+    crate::spawn::die_with_parent();
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();
     let opts = match parse_args(&args) {

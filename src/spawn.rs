@@ -193,6 +193,14 @@ fn apply_credentials(creds: &Credentials) -> io::Result<()> {
     Ok(())
 }
 
+/// For tend's helper processes (gateway, ConfigServer, agent): get SIGTERM
+/// when the daemon that started them dies, so a daemon killed with SIGKILL
+/// leaves no helper behind holding its port.
+pub fn die_with_parent() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0) };
+}
+
 /// A user from the passwd database.
 #[derive(Debug, Clone)]
 pub struct User {

@@ -7,10 +7,20 @@ use std::process::{Child, Command, Stdio};
 
 /// Start tend as PID 1 in a new PID namespace; returns unshare and tend's outer PID.
 fn start_init(dir: &TempDir, conf: &str) -> (Child, i32) {
-    let conf = dir.write("tend.conf", &conf.replace("$DIR", &dir.0.display().to_string()));
+    let conf = dir.write(
+        "tend.conf",
+        &conf.replace("$DIR", &dir.0.display().to_string()),
+    );
     let log = std::fs::File::create(dir.path("tend.log")).unwrap();
     let child = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", tend_bin(), "--init", "-c"])
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            tend_bin(),
+            "--init",
+            "-c",
+        ])
         .arg(&conf)
         .arg("--control")
         .arg(format!("unix://{}", dir.path("tend.sock").display()))
@@ -28,7 +38,11 @@ fn start_init(dir: &TempDir, conf: &str) -> (Child, i32) {
                     .collect::<String>()
             })
             .unwrap_or_default();
-        inner = list.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        inner = list
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
         inner != 0 && dir.path("tend.sock").exists()
     }));
     (child, inner)
@@ -75,7 +89,13 @@ fn telinit_0_powers_off() {
     }
     let dir = TempDir::new("init-poweroff");
     let (mut unshare, _) = start_init(&dir, "component r { command \"sleep 1000\"; }");
-    let r = http(&dir.path("tend.sock"), "PUT", "/runlevel", "{\"runlevel\":\"0\"}").unwrap();
+    let r = http(
+        &dir.path("tend.sock"),
+        "PUT",
+        "/runlevel",
+        "{\"runlevel\":\"0\"}",
+    )
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let status = unshare.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -97,9 +117,17 @@ fn sigint_as_init_runs_ctrlaltdel() {
         "component cad { mode ctrlaltdel; command \"sh -c 'echo cad >> $DIR/log'\"; }
          component r { command \"sleep 1000\"; }",
     );
-    assert!(wait_until(PATIENCE, || http(&dir.path("tend.sock"), "GET", "/programs/r", "")
-        .is_ok_and(|r| r.body.contains("running"))));
-    assert!(lines(&dir.path("log")).is_empty(), "ctrlaltdel must wait for SIGINT");
+    assert!(wait_until(PATIENCE, || http(
+        &dir.path("tend.sock"),
+        "GET",
+        "/programs/r",
+        ""
+    )
+    .is_ok_and(|r| r.body.contains("running"))));
+    assert!(
+        lines(&dir.path("log")).is_empty(),
+        "ctrlaltdel must wait for SIGINT"
+    );
     // SAFETY: signalling the tend we started.
     unsafe { libc::kill(tend, libc::SIGINT) };
     assert!(wait_until(PATIENCE, || lines(&dir.path("log")) == vec!["cad"]));

@@ -13,6 +13,7 @@
 //! (`programs.rs`, `instance.rs`), the Fluentd RPC endpoints (`rpc.rs`) and the
 //! Pegasus-style introspection (`introspect.rs`, `metrics.rs`).
 
+mod fleet;
 mod http;
 mod instance;
 mod introspect;

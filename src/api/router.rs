@@ -5,7 +5,9 @@
 //! anything that changes state), then the endpoint itself.
 
 use super::reply::{self, DecodeError};
-use super::{ACCESS_HEADER, ApiRequest, ApiResponse, instance, introspect, metrics, programs, rpc};
+use super::{
+    ACCESS_HEADER, ApiRequest, ApiResponse, fleet, instance, introspect, metrics, programs, rpc,
+};
 use crate::shared::Shared;
 
 /// Everything a handler needs to know about one request.
@@ -222,6 +224,13 @@ pub(crate) const ROUTES: &[Route] = &[
         GET,
         "[with_metric_fields=field1,field2,...][&types=type1,type2,...][&ids=id1,id2,...][&attributes=attr1,value1,attr2,value2,...][&metrics=metric1,metric2,...][&detail=true|false][&format=json|prometheus] Query the metrics.",
         metrics::handle,
+    ),
+    entry(
+        "/fleet/configs",
+        Suffix::Never,
+        &["PUT"],
+        "PUT {\"configs\":[{\"name\":N,\"content\":TEXT}]} replaces the components pulled from the fleet ConfigServer (used by `tend agent`).",
+        fleet::configs,
     ),
 ];
 

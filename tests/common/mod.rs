@@ -254,9 +254,17 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Ask politely first so tend stops its components; a SIGKILL would
+        // leave them (and its helper processes) running after the test.
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.signal(libc::SIGTERM);
+            let stopped = wait_until(Duration::from_secs(10), || {
+                matches!(self.child.try_wait(), Ok(Some(_)))
+            });
+            if !stopped {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
         }
     }
 }
