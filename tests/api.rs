@@ -11,8 +11,34 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// A daemon asked to stop with SIGTERM when the test ends, so its
+/// components go with it (a SIGKILLed tend would leave them behind).
+struct Tend(Daemon);
+
+impl std::ops::Deref for Tend {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Tend {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
+}
+
+impl Drop for Tend {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.child.try_wait() {
+            self.0.signal(libc::SIGTERM);
+            wait_until(PATIENCE, || !matches!(self.0.child.try_wait(), Ok(None)));
+        }
+    }
+}
+
 /// `tend --control unix://DIR/tend.sock -- sleep 1000` (no config file needed).
-fn container_daemon(name: &str) -> Daemon {
+fn container_daemon(name: &str) -> Tend {
     let dir = TempDir::new(name);
     let sock = dir.path("tend.sock");
     let log = std::fs::File::create(dir.path("tend.log")).unwrap();
@@ -26,7 +52,7 @@ fn container_daemon(name: &str) -> Daemon {
         .stderr(log)
         .spawn()
         .expect("start tend");
-    let d = Daemon { child, sock, dir };
+    let d = Tend(Daemon { child, sock, dir });
     assert!(
         wait_until(PATIENCE, || http(&d.sock, "GET", "/version", "").is_ok()),
         "tend did not come up; log:\n{}",
@@ -35,7 +61,7 @@ fn container_daemon(name: &str) -> Daemon {
     d
 }
 
-fn call_with(d: &Daemon, method: &str, path: &str, headers: &str) -> Reply {
+fn call_with(d: &Tend, method: &str, path: &str, headers: &str) -> Reply {
     let mut s = UnixStream::connect(&d.sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let req = format!(
@@ -243,7 +269,7 @@ const TWO: &str = "component a { command \"sleep 1000\"; }\n\
 
 #[test]
 fn programs_start_stop_restart() {
-    let d = Daemon::start("api-ssr", TWO);
+    let d = Tend(Daemon::start("api-ssr", TWO));
     d.wait_status("a", "running");
     d.wait_status("b", "running");
     let first = d.pid_of("a").unwrap();
@@ -277,7 +303,7 @@ fn programs_start_stop_restart() {
 
 #[test]
 fn reload_rpcs_refuse_an_invalid_file() {
-    let d = Daemon::start("api-reload", TWO);
+    let d = Tend(Daemon::start("api-reload", TWO));
     d.wait_status("a", "running");
     let conf = d.dir.path("tend.conf");
     std::fs::write(&conf, "component a { bogus-statement; }\n").unwrap();
