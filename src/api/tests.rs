@@ -834,3 +834,95 @@ fn metrics_prometheus_text() {
     // Each family is declared once, before its samples.
     assert_eq!(text.matches("# TYPE tend_component_up ").count(), 1);
 }
+
+// ---- robustness ----
+
+/// A tiny deterministic generator (xorshift64*), enough to shake the router.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+    fn junk(&mut self, max: u64) -> String {
+        let n = self.next() % (max + 1);
+        (0..n)
+            .map(|_| {
+                let b = (self.next() % 96) as u8 + 32;
+                b as char
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn route_never_panics_on_odd_requests() {
+    let s = shared();
+    let _fake = FakeLoop::ok(&s);
+    let level = log::max_level();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let methods = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "", "get"];
+    let mut paths: Vec<&str> = super::router::ROUTES.iter().map(|r| r.path).collect();
+    paths.extend([
+        "/programs/web",
+        "/alive/db",
+        "/instance/argv",
+        "//",
+        "",
+        "?",
+        "%",
+    ]);
+    let suffixes = [
+        "",
+        "/",
+        "/%zz",
+        "/%2F",
+        "?",
+        "?%7B",
+        "?name=log_level",
+        "?a=1&b",
+        "/x/y",
+    ];
+    let bodies = [
+        "",
+        "{",
+        "null",
+        "[]",
+        r#"{"op":"and","arg":[{"op":"not"}]}"#,
+        r#"{"runlevel":"3"}"#,
+        r#"{"op":"status","arg":"running"}"#,
+        "\u{0}\u{1}",
+    ];
+    let headers = [
+        ("X-Tend-Access", "read"),
+        ("X-Tend-Access", "admin"),
+        ("X-Tend-Access", ""),
+        ("Origin", "null"),
+        ("Origin", "http://localhost"),
+        ("Host", "localhost"),
+    ];
+    for _ in 0..3000 {
+        let mut req = ApiRequest::new(
+            rng.pick(&methods),
+            &format!("{}{}{}", rng.pick(&paths), rng.pick(&suffixes), rng.junk(6)),
+        );
+        req.body = format!("{}{}", rng.pick(&bodies), rng.junk(4)).into_bytes();
+        for _ in 0..rng.next() % 3 {
+            let (n, v) = headers[(rng.next() % headers.len() as u64) as usize];
+            req.headers.push((n.to_string(), v.to_string()));
+        }
+        let r = route(&s, &req);
+        assert!((200..600).contains(&r.status), "{req:?} -> {r:?}");
+        let content_type = r.header("Content-Type").unwrap_or("");
+        if content_type == "application/json" {
+            assert_ne!(r.json(), Value::Null, "{req:?} gave no JSON");
+        }
+    }
+    log::set_max_level(level);
+}
