@@ -183,6 +183,7 @@ fn run(opts: Options) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let secret = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
     harden(opts.user.as_deref())?;
     let (listen_host, _) = client::split_host_port(&opts.listen).unwrap_or_default();
     let gw = Arc::new(Gateway {
@@ -198,6 +199,7 @@ fn run(opts: Options) -> Result<(), String> {
         max_body: opts.max_body,
         max_conns: opts.max_conns,
         active: AtomicUsize::new(0),
+        secret,
     });
     log::info!("gateway listening on {local}");
     serve(&listener, &gw);
@@ -214,7 +216,14 @@ struct Gateway {
     max_body: usize,
     max_conns: usize,
     active: AtomicUsize,
+    /// Proof of identity on the daemon's gateway socket (from
+    /// [`SECRET_ENV`]); `None` when run by hand against an ordinary socket.
+    secret: Option<String>,
 }
+
+/// Environment variable through which the daemon hands the gateway the
+/// secret its upstream socket demands.
+pub const SECRET_ENV: &str = "TEND_GATEWAY_SECRET";
 
 /// Decrements the connection count when a connection thread ends, however it ends.
 struct ConnSlot(Arc<Gateway>);
@@ -552,6 +561,9 @@ fn relay(
         if let Some(v) = client::header_value(headers, name) {
             forward.push((name, v));
         }
+    }
+    if let Some(secret) = &gw.secret {
+        forward.push((crate::api::GATEWAY_HEADER, secret));
     }
     // HEAD is relayed as GET so the answer carries its real length.
     let method = if req.method == "HEAD" {
@@ -1129,6 +1141,10 @@ fn harden(user: Option<&str>) -> Result<(), String> {
         log::warn!("not running as root: ignoring --user {u}");
     }
     limit_memory();
+    // Other processes of the same (shared, unprivileged) user must not read
+    // our environment or memory: the upstream secret is there.
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     Ok(())
 }
 

@@ -78,17 +78,43 @@ impl Drop for ApiServer {
     }
 }
 
+/// Who may use a socket beyond root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketPolicy {
+    /// Hand the socket to this uid/gid (mode stays 0600): the gateway's
+    /// socket belongs to the unprivileged user the gateway runs as.
+    pub owner: Option<(u32, u32)>,
+    /// Every request must carry this value in [`GATEWAY_HEADER`]. Any process
+    /// of the gateway's user can connect to its socket; only the gateway,
+    /// which got the secret from tend in its (non-dumpable) environment, can
+    /// be served on it.
+    pub gateway_secret: Option<String>,
+}
+
+/// Header the gateway proves itself with on its socket.
+pub const GATEWAY_HEADER: &str = "X-Tend-Gateway";
+
 /// Serve the API on a UNIX socket at `path` (mode 0600). A stale socket file
 /// left by a dead process is replaced; a live server or a non-socket file at
 /// `path` is an error.
 pub fn serve_unix(shared: Arc<Shared>, path: &Path) -> io::Result<ApiServer> {
-    let server = bind(path)?;
+    serve_unix_with(shared, path, SocketPolicy::default())
+}
+
+/// [`serve_unix`] with an owner and gateway secret for the socket.
+pub fn serve_unix_with(
+    shared: Arc<Shared>,
+    path: &Path,
+    policy: SocketPolicy,
+) -> io::Result<ApiServer> {
+    let policy = Arc::new(policy);
+    let server = bind(path, &policy)?;
     let (events_tx, events) = mpsc::channel();
     let path = path.to_path_buf();
     let tx = events_tx.clone();
     let supervisor = thread::Builder::new()
         .name("api-supervisor".into())
-        .spawn(move || supervise(&shared, &path, server, &tx, &events))?;
+        .spawn(move || supervise(&shared, &policy, &path, server, &tx, &events))?;
     Ok(ApiServer {
         events: events_tx,
         supervisor: Some(supervisor),
@@ -96,10 +122,16 @@ pub fn serve_unix(shared: Arc<Shared>, path: &Path) -> io::Result<ApiServer> {
 }
 
 /// Bind the socket and start tiny_http on it.
-fn bind(path: &Path) -> io::Result<Server> {
+fn bind(path: &Path, policy: &SocketPolicy) -> io::Result<Server> {
     remove_stale(path)?;
     let listener = UnixListener::bind(path)?;
-    if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+    let secured = fs::set_permissions(path, fs::Permissions::from_mode(0o600)).and_then(|()| {
+        match policy.owner {
+            Some((uid, gid)) => std::os::unix::fs::chown(path, Some(uid), Some(gid)),
+            None => Ok(()),
+        }
+    });
+    if let Err(e) = secured {
         let _ = fs::remove_file(path);
         return Err(e);
     }
@@ -131,6 +163,7 @@ fn remove_stale(path: &Path) -> io::Result<()> {
 /// socket whenever tiny_http's accept thread dies.
 fn supervise(
     shared: &Arc<Shared>,
+    policy: &Arc<SocketPolicy>,
     path: &Path,
     first: Server,
     events_tx: &mpsc::Sender<Event>,
@@ -138,7 +171,7 @@ fn supervise(
 ) {
     let mut server = Arc::new(first);
     loop {
-        let workers = Workers::start(shared, &server, events_tx);
+        let workers = Workers::start(shared, policy, &server, events_tx);
         let event = events.recv().unwrap_or(Event::Stop);
         workers.retire(&server);
         let Event::AcceptFailed(error) = event else {
@@ -152,7 +185,7 @@ fn supervise(
         // Dropping a tiny_http server removes the socket file by name, which
         // would later delete the new socket; keep the dead one forever instead.
         std::mem::forget(Arc::clone(&server));
-        match rebind(path, events) {
+        match rebind(path, policy, events) {
             Some(fresh) => server = Arc::new(fresh),
             None => {
                 let _ = fs::remove_file(path);
@@ -163,13 +196,13 @@ fn supervise(
 }
 
 /// Bind again until it works; `None` when told to stop meanwhile.
-fn rebind(path: &Path, events: &mpsc::Receiver<Event>) -> Option<Server> {
+fn rebind(path: &Path, policy: &SocketPolicy, events: &mpsc::Receiver<Event>) -> Option<Server> {
     loop {
         match events.recv_timeout(REBIND_PAUSE) {
             Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return None,
             Ok(Event::AcceptFailed(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        match bind(path) {
+        match bind(path, policy) {
             Ok(server) => return Some(server),
             Err(e) => log::error!("control socket {}: {e}", path.display()),
         }
@@ -198,17 +231,23 @@ struct Workers {
 }
 
 impl Workers {
-    fn start(shared: &Arc<Shared>, server: &Arc<Server>, events: &mpsc::Sender<Event>) -> Workers {
+    fn start(
+        shared: &Arc<Shared>,
+        policy: &Arc<SocketPolicy>,
+        server: &Arc<Server>,
+        events: &mpsc::Sender<Event>,
+    ) -> Workers {
         let retiring = Arc::new(AtomicBool::new(false));
         let (done_tx, done) = mpsc::channel();
         let mut count = 0;
         for i in 0..WORKERS {
             let (shared, server, events) = (shared.clone(), server.clone(), events.clone());
+            let policy = policy.clone();
             let (retiring, done_tx) = (retiring.clone(), done_tx.clone());
             let spawned = thread::Builder::new()
                 .name(format!("api-worker-{i}"))
                 .spawn(move || {
-                    work(&shared, &server, &retiring, &events);
+                    work(&shared, &policy, &server, &retiring, &events);
                     let _ = done_tx.send(());
                 });
             match spawned {
@@ -242,12 +281,18 @@ impl Workers {
 }
 
 /// A worker: answer requests until unblocked or the accept thread dies.
-fn work(shared: &Shared, server: &Server, retiring: &AtomicBool, events: &mpsc::Sender<Event>) {
+fn work(
+    shared: &Shared,
+    policy: &SocketPolicy,
+    server: &Server,
+    retiring: &AtomicBool,
+    events: &mpsc::Sender<Event>,
+) {
     loop {
         match server.recv() {
             Ok(request) => {
                 // A panic must cost one answer, never the thread (or PID 1).
-                if catch_unwind(AssertUnwindSafe(|| serve_one(shared, request))).is_err() {
+                if catch_unwind(AssertUnwindSafe(|| serve_one(shared, policy, request))).is_err() {
                     log::error!("panic while answering an API request");
                 }
             }
@@ -262,18 +307,22 @@ fn work(shared: &Shared, server: &Server, retiring: &AtomicBool, events: &mpsc::
 }
 
 /// Answer one tiny_http request.
-fn serve_one(shared: &Shared, mut request: tiny_http::Request) {
+fn serve_one(shared: &Shared, policy: &SocketPolicy, mut request: tiny_http::Request) {
     if request.body_length().is_some_and(|n| n > MAX_BODY) {
         refuse_oversized(request);
         return;
     }
-    let api_request = match convert(&mut request) {
+    let mut api_request = match convert(&mut request) {
         Ok(r) => r,
         Err(response) => {
             respond(request, response);
             return;
         }
     };
+    if let Err(response) = check_gateway(policy, &mut api_request) {
+        respond(request, response);
+        return;
+    }
     let response =
         catch_unwind(AssertUnwindSafe(|| route(shared, &api_request))).unwrap_or_else(|_| {
             log::error!(
@@ -284,6 +333,34 @@ fn serve_one(shared: &Shared, mut request: tiny_http::Request) {
             reply::pies_error(500, "internal error")
         });
     respond(request, response);
+}
+
+/// On a gateway socket, only the gateway (holding the secret) is served;
+/// the proof is removed before routing.
+fn check_gateway(policy: &SocketPolicy, request: &mut ApiRequest) -> Result<(), ApiResponse> {
+    let Some(secret) = &policy.gateway_secret else {
+        return Ok(());
+    };
+    let presented = request
+        .header(GATEWAY_HEADER)
+        .map(str::to_string)
+        .unwrap_or_default();
+    request
+        .headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case(GATEWAY_HEADER));
+    if constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+        Ok(())
+    } else {
+        Err(reply::pies_error(
+            403,
+            "this socket serves the tend gateway only",
+        ))
+    }
+}
+
+/// Compare without an early exit, so timing does not reveal the secret.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn too_large() -> ApiResponse {

@@ -24,7 +24,7 @@ mod router;
 mod rpc;
 mod selector;
 
-pub use http::{ApiServer, serve_unix};
+pub use http::{ApiServer, GATEWAY_HEADER, SocketPolicy, serve_unix, serve_unix_with};
 pub use router::route;
 pub use selector::{Selector, SelectorError};
 

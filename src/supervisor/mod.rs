@@ -80,8 +80,13 @@ pub struct Supervisor {
     log_pipes: logs::LogPipes,
     /// The in-process API servers (UNIX sockets only).
     api_servers: Vec<api::ApiServer>,
-    /// Socket paths the API servers listen on; the gateway relays to the first.
+    /// Socket paths the API servers listen on (the agent talks to the first).
     api_paths: Vec<PathBuf>,
+    /// Per `inet://` listener: its address and the private UNIX socket its
+    /// gateway relays to.
+    gateway_sockets: Vec<(String, PathBuf)>,
+    /// The secret gateways prove themselves with on their sockets.
+    gateway_secret: String,
     /// Configs pulled by the fleet agent, parsed: (name, config).
     fleet: Vec<(String, Config)>,
     /// `tend -- CMD`: the tag of CMD, whose exit ends tend.
@@ -112,6 +117,8 @@ impl Supervisor {
             log_pipes: logs::LogPipes::default(),
             api_servers: Vec::new(),
             api_paths: Vec::new(),
+            gateway_sockets: Vec::new(),
+            gateway_secret: random_hex(16),
             fleet: Vec::new(),
             main_tag,
             exit_code: 0,
@@ -305,6 +312,46 @@ impl Supervisor {
                 Err(e) => log::error!("cannot listen on unix://{}: {e}", path.display()),
             }
         }
+        self.start_gateway_sockets();
+    }
+
+    /// One private socket per `inet://` listener, owned by the gateway's
+    /// unprivileged user and served only to holders of the gateway secret.
+    fn start_gateway_sockets(&mut self) {
+        let config = self.shared.lock().config.clone();
+        let dir = self
+            .api_paths
+            .first()
+            .and_then(|p| p.parent())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/run"));
+        // SAFETY: geteuid has no preconditions.
+        let owner = if unsafe { libc::geteuid() } == 0 {
+            match crate::gateway::gateway_ids(config.control.gateway_user.as_deref()) {
+                Ok(ids) => Some(ids),
+                Err(e) => {
+                    log::error!("gateway user: {e}");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        for (i, addr) in self.inet_listeners(&config).into_iter().enumerate() {
+            let path = dir.join(format!("tend-gateway-{}.sock", i + 1));
+            let policy = api::SocketPolicy {
+                owner,
+                gateway_secret: Some(self.gateway_secret.clone()),
+            };
+            match api::serve_unix_with(self.shared.clone(), &path, policy) {
+                Ok(server) => {
+                    log::info!("control API on inet://{addr} through the gateway");
+                    self.api_servers.push(server);
+                    self.gateway_sockets.push((addr, path));
+                }
+                Err(e) => log::error!("cannot create the gateway socket {}: {e}", path.display()),
+            }
+        }
     }
 
     /// The UNIX sockets to serve: `--control` wins over the configuration.
@@ -396,6 +443,22 @@ impl Supervisor {
         }
         self.exit_code
     }
+}
+
+/// `n` random bytes as hex, from the kernel's generator.
+fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let got = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if got != n as isize {
+        log::warn!("getrandom failed; the gateway secret is weaker");
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        return format!("{t:x}{:x}", std::process::id());
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tag of the command in `tend -- CMD` mode: its base name.

@@ -110,15 +110,19 @@ impl Supervisor {
     /// ConfigServer, the fleet agent.
     fn helper_specs(&self, config: &Config) -> Vec<ComponentSpec> {
         let mut specs = Vec::new();
-        if let Some(upstream) = self.api_paths.first() {
-            for addr in self.inet_listeners(config) {
-                specs.push(crate::gateway::component_spec(
-                    &config.control,
-                    &addr,
-                    upstream,
-                    &self.exe,
-                ));
-            }
+        for addr in self.inet_listeners(config) {
+            // A listener added by a reload gets no socket until tend restarts.
+            let Some((_, socket)) = self.gateway_sockets.iter().find(|(a, _)| *a == addr) else {
+                log::warn!("inet://{addr}: a new TCP listener needs a restart of tend");
+                continue;
+            };
+            let mut spec =
+                crate::gateway::component_spec(&config.control, &addr, socket, &self.exe);
+            spec.env.set.push((
+                crate::gateway::SECRET_ENV.to_string(),
+                self.gateway_secret.clone(),
+            ));
+            specs.push(spec);
         }
         if let Some(server) = &config.config_server {
             specs.push(crate::fleet::server::component_spec(server, &self.exe));
