@@ -115,7 +115,7 @@ lint:
 man:
 	@for p in $(MAN8) $(MAN5); do \
 		echo "== $$p"; \
-		out=$$(groff -man -Tutf8 -ww -z $$p 2>&1); \
+		out=$$(groff -t -man -Tutf8 -ww -z $$p 2>&1); \
 		if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
 	done; echo "man pages render without warnings"
 
