@@ -17,6 +17,8 @@ PYTHON     ?= python3
 CARGO_FUZZ ?= $(CARGO) +nightly fuzz
 FUZZ_TIME  ?= 60
 TEST_THREADS ?= 4
+# e.g. make bench BENCH_ARGS=--quick
+BENCH_ARGS ?=
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -95,7 +97,7 @@ uninstall:
 	fi
 
 bench: build
-	$(PYTHON) tests/bench/bench.py --tend $(BIN)
+	$(PYTHON) tests/bench/bench.py --tend $(BIN) $(BENCH_ARGS)
 
 fuzz:
 	@if [ -d fuzz ]; then \

@@ -29,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+_HERE = Path(__file__).resolve()
+# tests/bench/bench.py -> the repository root (the working directory if moved).
+REPO = _HERE.parents[2] if len(_HERE.parents) > 2 else Path.cwd()
 RESULTS = REPO / "bench" / "results.json"
 
 # Debian package -> the command it provides.
@@ -451,7 +453,8 @@ def supervisord_config_three(d):
         f"logfile={d}/supervisord.log\n"
         f"pidfile={d}/supervisord.pid\n"
         f"childlogdir={d}\n"
-        "user=root\n"
+        # As root supervisord wants a user to drop to; as anyone else it refuses one.
+        + ("user=root\n" if is_root() else "")
         + "".join(
             f"[program:c{i}]\ncommand=sleep 1000\nstartsecs=0\n"
             f"stdout_logfile=NONE\nstderr_logfile=NONE\n"
