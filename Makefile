@@ -49,7 +49,7 @@ $(BIN):
 	$(CARGO) build --release
 
 test: build
-	$(CARGO) test --release --no-fail-fast -- --test-threads=$(TEST_THREADS)
+	$(CARGO) test --no-fail-fast -- --test-threads=$(TEST_THREADS)
 
 run: build
 	@mkdir -p target

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tend::client::{self, Endpoint};
+use tend::fleet::messages::{Api, Config as FleetConfig, Request, Response};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -62,6 +63,23 @@ fn user(port: u16, method: &str, path: &str, body: Value) -> (u16, Value) {
     )
     .unwrap();
     (r.status, r.json().unwrap_or(Value::Null))
+}
+
+/// A User API call in protobuf, answered in kind.
+fn user_pb(port: u16, api: Api, req: &Request) -> (u16, Response) {
+    let ep = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let method = format!("{:?}", api.method()).to_uppercase();
+    let r = client::request(
+        &ep,
+        &method,
+        api.path(),
+        &[("Content-Type", "application/x-protobuf")],
+        &req.encode(api),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(r.header("Content-Type"), Some("application/x-protobuf"));
+    (r.status, Response::decode(&r.body, api.payload()).unwrap())
 }
 
 fn agent_config(dir: &TempDir, name: &str, port: u16, tags: &str) -> String {
@@ -158,7 +176,21 @@ fn configs_flow_from_server_to_the_right_agents() {
     // Modify: the component restarts with the new command.
     let old = web.pid_of("webapp").unwrap();
     let common_pid = web.pid_of("common").unwrap();
-    assert_eq!(user(port, "PUT", "/User/UpdateConfig", json!({"config_detail": {"config_name": "webapp", "agent_type": "tend", "content": "component webapp { command \"sleep 1003\"; }"}})).0, 200);
+    // This update travels as protobuf.
+    let update = Request {
+        request_id: "pb-1".into(),
+        config_detail: Some(FleetConfig {
+            config_name: "webapp".into(),
+            agent_type: "tend".into(),
+            description: String::new(),
+            content: "component webapp { command \"sleep 1003\"; }".into(),
+        }),
+        ..Request::default()
+    };
+    let (status, answer) = user_pb(port, Api::UpdateConfig, &update);
+    assert_eq!(status, 200);
+    assert_eq!(answer.response_id, "pb-1");
+    assert_eq!(answer.code.name(), "Accept");
     assert!(
         wait_until(PATIENCE, || web.program("webapp")["command"]
             == "sleep 1003"
