@@ -118,16 +118,32 @@ impl SignalFd {
 
 /// Give a freshly forked child a clean signal state: empty mask, default
 /// dispositions. Async-signal-safe; called between fork and exec.
+///
+/// Dispositions are reset with the raw `rt_sigaction` system call because
+/// glibc refuses to touch signals 32 and 33 (its internal ones), and an
+/// ignored disposition survives exec: a parent of tend that ignores them
+/// would otherwise pass that on to every component.
 pub fn reset_for_child() {
-    // SAFETY: sigprocmask/signal are async-signal-safe and only touch this
-    // process's signal state.
+    // The kernel's sigaction: handler, flags, (restorer,) mask. All zero is
+    // SIG_DFL with no flags on every 64-bit layout; the array is big enough
+    // for any of them.
+    let default_action = [0u64; 4];
+    // SAFETY: sigprocmask and rt_sigaction are async-signal-safe system
+    // calls that only touch this process's signal state; the action array
+    // outlives each call and rt_sigaction reads at most its size.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        for sig in 1..libc::SIGRTMAX() {
+        for sig in 1..=64 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    default_action.as_ptr(),
+                    std::ptr::null_mut::<libc::c_void>(),
+                    8usize,
+                );
             }
         }
     }

@@ -48,7 +48,9 @@ fn list_stop_start_alive_and_reload() {
 
     let db = d.pid_of("db").unwrap();
     assert_eq!(ctl(&d, &["restart", "db"]).0, 0);
-    assert!(wait_until(PATIENCE, || d.pid_of("db").is_some_and(|p| p != db)));
+    assert!(wait_until(PATIENCE, || d
+        .pid_of("db")
+        .is_some_and(|p| p != db)));
 
     let (code, out, _) = ctl(&d, &["--json", "id"]);
     assert_eq!(code, 0);

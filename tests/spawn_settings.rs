@@ -34,9 +34,16 @@ fn component_runs_with_its_settings() {
     if is_root() {
         assert!(out.contains("uid=65534"), "{out}");
     }
-    assert_eq!(std::fs::read_to_string(d.dir.path("err.log")).unwrap().trim(), "err");
     assert_eq!(
-        std::fs::read_to_string(d.dir.path("tend.pid")).unwrap().trim(),
+        std::fs::read_to_string(d.dir.path("err.log"))
+            .unwrap()
+            .trim(),
+        "err"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.dir.path("tend.pid"))
+            .unwrap()
+            .trim(),
         d.pid().to_string()
     );
 }
@@ -63,7 +70,11 @@ fn each_component_gets_its_own_session() {
     d.wait_status("s", "finished");
     let text = std::fs::read_to_string(d.dir.path("ids")).unwrap();
     let mut words = text.split_whitespace();
-    let (sid, pgid, pid) = (words.next().unwrap(), words.next().unwrap(), words.next().unwrap());
+    let (sid, pgid, pid) = (
+        words.next().unwrap(),
+        words.next().unwrap(),
+        words.next().unwrap(),
+    );
     assert_eq!(sid, pid, "setsid: {text}");
     assert_eq!(pgid, pid, "{text}");
 }
@@ -74,7 +85,7 @@ fn each_component_gets_its_own_session() {
 fn children_get_a_clean_signal_state() {
     let d = Daemon::start(
         "sigstate",
-        "component s { mode once; command \"sh -c 'grep -E \\\"^Sig(Blk|Ign)\\\" /proc/$$/status > $DIR/sig'\"; }",
+        "component s { mode once; command \"sh -c 'exec grep -E ^Sig[BI] /proc/self/status > $DIR/sig'\"; }",
     );
     d.wait_status("s", "finished");
     let text = std::fs::read_to_string(d.dir.path("sig")).unwrap();
