@@ -1180,34 +1180,12 @@ pub fn gateway_ids(user: Option<&str>) -> Result<(libc::uid_t, libc::gid_t), Str
 /// (uid, gid) of a user name or number. A number without a passwd entry
 /// uses the same number as group (the `nobody` of minimal images is 65534).
 fn lookup_user(user: &str) -> Result<(libc::uid_t, libc::gid_t), String> {
-    let cname = std::ffi::CString::new(user).map_err(|_| format!("bad user name {user:?}"))?;
-    let mut pwd: libc::passwd = unsafe {
-        // SAFETY: passwd is plain data; all-zero is a valid (empty) value.
-        std::mem::zeroed()
-    };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the sizes given; getpwnam_r writes
-    // only into pwd and buf.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc == 0 && !result.is_null() {
-        return Ok((pwd.pw_uid, pwd.pw_gid));
+    match crate::spawn::lookup_user(user) {
+        Ok(u) => Ok((u.uid, u.gid)),
+        // Minimal images may lack a passwd entry for the traditional nobody.
+        Err(_) if user == "nobody" => Ok((65534, 65534)),
+        Err(e) => Err(e.to_string()),
     }
-    if let Ok(n) = user.parse::<libc::uid_t>() {
-        return Ok((n, n));
-    }
-    if user == "nobody" {
-        return Ok((65534, 65534));
-    }
-    Err(format!("unknown user {user:?}"))
 }
 
 /// Cap the address space so a flood costs an allocation failure (and a
