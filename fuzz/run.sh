@@ -26,11 +26,13 @@ summary=""
 for t in $targets; do
     mkdir -p "fuzz/corpus/$t"
     log="fuzz/logs/$t.log"
+    dict=""
+    [ -f "fuzz/dicts/$t.dict" ] && dict="-dict=fuzz/dicts/$t.dict"
     echo "== $t: ${seconds}s"
     cargo fuzz run --sanitizer "$sanitizer" --debug-assertions "$t" \
         "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-        -dict="fuzz/dicts/$t.dict" -print_final_stats=1 >"$log" 2>&1
+        $dict -print_final_stats=1 >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)

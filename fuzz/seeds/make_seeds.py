@@ -119,13 +119,13 @@ put("protobuf", "heartbeat.pb", ld(1, "r3") + ld(2, "agent-1") + ld(3, "tend") +
     + smap(6, "env", "prod") + ld(7, "running") + vi(8, 1700000000))
 put("protobuf", "stats.pb", ld(1, "r4") + ld(2, "agent-1") + ld(3, f32(1, b"\x00\x00\x80\x3f") + vi(2, 1024) + smap(3, "k", "v")))
 put("protobuf", "configlist.pb", ld(1, "r5") + ld(2, "agent-1") + ld(3, ld(1, "c") + vi(2, 3)))
-put("protobuf", "response.pb", ld(1, "r1") + ld(2, "ACCEPT") + ld(3, "ok")
+put("protobuf", "response.pb", ld(1, "r1") + ld(2, "Accept") + ld(3, "ok")
     + ld(4, ld(1, "c") + vi(2, 3) + vi(3, 1) + ld(4, ld(1, "c"))))
 put("protobuf", "negative.pb", ld(1, "r6") + ld(2, "a") + ld(3, ld(1, "c") + vi(2, -1)))
 put("protobuf", "request.json", '{"request_id":"r","agent_group":{"group_name":"g","tags":[{"name":"a","value":"b"}]},'
     '"config_detail":{"config_name":"c","content":"x"},"agent_id":"a","tags":{"k":"v"},"startup_time":5,'
     '"running_details":{"cpu":0.5,"memory":10,"extras":{"k":"v"}},"config_versions":{"c":2}}')
-put("protobuf", "response.json", '{"response_id":"r","code":"ACCEPT","message":"m","config_update_infos":'
+put("protobuf", "response.json", '{"response_id":"r","code":"Accept","message":"m","config_update_infos":'
     '[{"config_name":"c","update_status":"NEW","config_version":2,"config_detail":{"config_name":"c"}}],'
     '"agents":[{"agent_id":"a","tags":{"k":"v"}}],"config_names":["a"],"agent_groups":[{"group_name":"g"}]}')
 

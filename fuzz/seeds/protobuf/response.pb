@@ -1,4 +1,4 @@
 
-r1ACCEPTok"
+r1Acceptok"
 c"
 c
