@@ -54,6 +54,12 @@ fuzz_target!(|data: &[u8]| {
             let n = tags.len();
             tags.dedup();
             assert_eq!(n, tags.len(), "duplicate tags in a valid config");
+            // Every prerequisite names a component of the config.
+            for c in &config.components {
+                for p in &c.prerequisites {
+                    assert!(tags.binary_search(&p.as_str()).is_ok(), "unknown prerequisite {p}");
+                }
+            }
         }
         Err(errors) => {
             // Every error renders, and there is at least one.

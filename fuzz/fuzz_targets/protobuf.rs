@@ -34,7 +34,9 @@ fn protobuf_requests(data: &[u8]) {
             let once = req.encode(api);
             let again = Request::decode(&once, api).expect("re-decode own request encoding");
             assert_eq!(once, again.encode(api), "request round trip for {api:?}");
-            let _ = req.to_json(api);
+            // JSON carries the same request as protobuf.
+            let json = Request::from_json(&req.to_json(api), api).expect("own JSON of a request");
+            assert_eq!(once, json.encode(api), "request via JSON for {api:?}");
             let _ = req.missing(api);
         }
     }
@@ -46,7 +48,8 @@ fn protobuf_responses(data: &[u8]) {
             let once = resp.encode();
             let again = Response::decode(&once, kind).expect("re-decode own response encoding");
             assert_eq!(once, again.encode(), "response round trip for {kind:?}");
-            let _ = resp.to_json();
+            let json = Response::from_json(&resp.to_json(), kind).expect("own JSON of a response");
+            assert_eq!(once, json.encode(), "response via JSON for {kind:?}");
         }
     }
 }
