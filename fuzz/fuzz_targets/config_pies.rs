@@ -21,10 +21,16 @@ fn sandbox() -> &'static Path {
         let dir = std::env::temp_dir().join(format!("tend-fuzz-include-{}", std::process::id()));
         let sub = dir.join("sub");
         let files: [(PathBuf, &str); 4] = [
-            (dir.join("a.conf"), "component a { command \"/bin/true\"; }\n"),
+            (
+                dir.join("a.conf"),
+                "component a { command \"/bin/true\"; }\n",
+            ),
             (dir.join("loop.conf"), "include loop.conf;\n"),
             (dir.join("bad.conf"), "component { mode nope; }\n"),
-            (sub.join("10-b.conf"), "component b { command b; prerequisites a; }\n"),
+            (
+                sub.join("10-b.conf"),
+                "component b { command b; prerequisites a; }\n",
+            ),
         ];
         let _ = std::fs::create_dir_all(&sub);
         for (path, text) in files {
@@ -57,7 +63,10 @@ fuzz_target!(|data: &[u8]| {
             // Every prerequisite names a component of the config.
             for c in &config.components {
                 for p in &c.prerequisites {
-                    assert!(tags.binary_search(&p.as_str()).is_ok(), "unknown prerequisite {p}");
+                    assert!(
+                        tags.binary_search(&p.as_str()).is_ok(),
+                        "unknown prerequisite {p}"
+                    );
                 }
             }
         }

@@ -36,7 +36,13 @@ fn fresh_state() -> State {
     web.restarts = 2;
     web.spec.prerequisites = vec!["db".to_string()];
     let db = component("db", Kind::Component, Mode::Respawn, Status::Sleeping, true);
-    let off = component("off", Kind::Component, Mode::Respawn, Status::Stopped, false);
+    let off = component(
+        "off",
+        Kind::Component,
+        Mode::Respawn,
+        Status::Stopped,
+        false,
+    );
     let hook = component("hook", Kind::Command, Mode::Once, Status::Running, true);
     state.table.components = vec![web, db, off, hook];
     state
@@ -71,7 +77,7 @@ fn shared() -> &'static Arc<Shared> {
 }
 
 /// Split off the text up to the next `\n` (lossy UTF-8, `\r` trimmed).
-fn line<'a>(data: &mut &'a [u8]) -> String {
+fn line(data: &mut &[u8]) -> String {
     let (head, rest) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (*data, &[][..]),
@@ -107,9 +113,18 @@ fuzz_target!(|data: &[u8]| {
     *shared.lock() = fresh_state();
     let resp = route(shared, &req);
     assert!((200..600).contains(&resp.status), "status {}", resp.status);
-    assert_ne!(resp.status, 500, "500 for {req:?}: {}", String::from_utf8_lossy(&resp.body));
+    assert_ne!(
+        resp.status,
+        500,
+        "500 for {req:?}: {}",
+        String::from_utf8_lossy(&resp.body)
+    );
     // Every error answer is JSON (pies, RPC or fleet shape).
-    if resp.status >= 400 && resp.header("Content-Type").is_some_and(|t| t.contains("json")) {
+    if resp.status >= 400
+        && resp
+            .header("Content-Type")
+            .is_some_and(|t| t.contains("json"))
+    {
         assert!(serde_json::from_slice::<serde_json::Value>(&resp.body).is_ok());
     }
 });

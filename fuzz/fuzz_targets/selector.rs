@@ -23,10 +23,22 @@ fn table() -> &'static [Component] {
         vec![
             component("web", Kind::Component, Mode::Respawn, Status::Running, true),
             component("db", Kind::Component, Mode::Respawn, Status::Sleeping, true),
-            component("off", Kind::Component, Mode::Respawn, Status::Stopped, false),
+            component(
+                "off",
+                Kind::Component,
+                Mode::Respawn,
+                Status::Stopped,
+                false,
+            ),
             component("hook", Kind::Command, Mode::Once, Status::Running, true),
             component("boot", Kind::Command, Mode::Wait, Status::Finished, true),
-            component("down", Kind::Component, Mode::Startup, Status::Stopping, true),
+            component(
+                "down",
+                Kind::Component,
+                Mode::Startup,
+                Status::Stopping,
+                true,
+            ),
         ]
     })
 }
