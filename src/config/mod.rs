@@ -59,3 +59,10 @@ pub fn parse_str(text: &str, file: &Path, syntax: Syntax) -> Result<Config, Conf
         Syntax::Inittab => inittab::parse(text, file),
     }
 }
+
+/// Parse and validate pies-style text that came from elsewhere (a fleet
+/// ConfigServer): like [`parse_str`] but `include` is refused without
+/// touching the file system; `name` names the text in errors.
+pub fn parse_untrusted(text: &str, name: &Path) -> Result<Config, ConfigErrors> {
+    parser::parse_without_includes(text, name)
+}

@@ -23,7 +23,17 @@ use std::time::Duration;
 
 /// Parse pies-style text; `file` names it in errors and anchors relative includes.
 pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    parse_with(text, file, true)
+}
+
+/// Parse pies-style text that may not read files: `include` is an error.
+pub fn parse_without_includes(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    parse_with(text, file, false)
+}
+
+fn parse_with(text: &str, file: &Path, includes: bool) -> Result<Config, ConfigErrors> {
     let mut ld = Loader::new(file);
+    ld.includes = includes;
     ld.reading.push(Reading {
         key: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
         shown: file.to_path_buf(),
@@ -127,6 +137,8 @@ struct Loader {
     /// Single-valued top-level statements already given.
     seen: Seen,
     drafts: Vec<Draft>,
+    /// Whether `include` may read files (not for text from the network).
+    includes: bool,
 }
 
 /// Report "already set" for a repeated single-valued statement.
@@ -157,6 +169,7 @@ impl Loader {
             reading: Vec::new(),
             seen: Seen::new(),
             drafts: Vec::new(),
+            includes: true,
         }
     }
 
@@ -626,6 +639,13 @@ impl Loader {
     // ---- include -----------------------------------------------------------
 
     fn include(&mut self, st: &Statement) {
+        if !self.includes {
+            // Checked before any path is touched: reading `/dev/zero` or a
+            // FIFO would hang or exhaust memory, and error messages would
+            // quote another file's contents back to whoever sent the text.
+            self.err(st.keyword.at, "`include` is not allowed here".into());
+            return;
+        }
         for item in self.items(st).unwrap_or_default() {
             if item.text.is_empty() {
                 self.err(item.at, "expected a path, found an empty string".into());

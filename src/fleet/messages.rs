@@ -249,14 +249,28 @@ fn j_i64(o: &Map<String, Value>, key: &str, at: &str) -> Result<i64, DecodeError
 fn j_f32(o: &Map<String, Value>, key: &str, at: &str) -> Result<f32, DecodeError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(0.0),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(|f| f as f32)
-            .ok_or_else(|| DecodeError::new(format!("{}: expected a number", child(at, key)))),
+        Some(Value::Number(n)) => {
+            let f = n.as_f64().ok_or_else(|| {
+                DecodeError::new(format!("{}: expected a number", child(at, key)))
+            })?;
+            // 1e300 is valid JSON but becomes infinity as an f32.
+            finite(f as f32, &child(at, key))
+        }
         Some(_) => Err(DecodeError::new(format!(
             "{}: expected a number",
             child(at, key)
         ))),
+    }
+}
+
+/// Refuse infinities and NaN: JSON cannot carry them (serde_json writes
+/// `null`), so letting them in would make the protobuf and JSON encodings of
+/// the same message disagree, and no statistic is meaningfully infinite.
+fn finite(f: f32, field: &str) -> Result<f32, DecodeError> {
+    if f.is_finite() {
+        Ok(f)
+    } else {
+        Err(DecodeError::new(format!("{field}: not a finite number")))
     }
 }
 
@@ -612,7 +626,7 @@ impl Message for RunningStatistics {
         let mut r = Reader::new(buf);
         while let Some((n, v)) = r.next_field()? {
             match n {
-                1 => out.cpu = v.float("cpu")?,
+                1 => out.cpu = finite(v.float("cpu")?, "cpu")?,
                 2 => out.memory = v.int64("memory")?,
                 100 => proto::string_map_entry(v.bytes("extras")?, "extras", &mut out.extras)?,
                 _ => {}

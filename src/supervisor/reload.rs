@@ -6,7 +6,7 @@
 //! full reload restarts everything. An invalid file changes nothing.
 
 use super::Supervisor;
-use crate::config::{self, ComponentSpec, Config, Mode, Syntax};
+use crate::config::{self, ComponentSpec, Config, Mode};
 use crate::shared::{Refusal, Reply, ShutdownKind, State};
 use crate::table::{Component, Kind, Origin, Status};
 use std::path::Path;
@@ -59,7 +59,7 @@ impl Supervisor {
         let mut parsed = Vec::new();
         let mut errors = Vec::new();
         for (name, text) in configs {
-            match config::parse_str(&text, Path::new(&format!("fleet:{name}")), Syntax::Pies) {
+            match config::parse_untrusted(&text, Path::new(&format!("fleet:{name}"))) {
                 Ok(c) => match fleet_config_problem(&c) {
                     None => parsed.push((name, c)),
                     Some(problem) => errors.push(format!("fleet:{name}: {problem}")),

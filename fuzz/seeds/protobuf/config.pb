@@ -1,0 +1,3 @@
+
+r2(
+ctendd"component x { command x; }

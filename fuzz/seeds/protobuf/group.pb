@@ -1,0 +1,4 @@
+
+r1
+gdesc
+envprod
