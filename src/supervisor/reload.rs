@@ -246,13 +246,9 @@ impl Supervisor {
     }
 }
 
-/// A fleet config may only hold components: it must not read local files
-/// (an `include` could leak them back to the server in error messages) nor
-/// change how tend itself listens or fetches.
+/// A fleet config may only hold components: it must not change how tend
+/// itself listens or fetches. (`include` is refused by the parser already.)
 fn fleet_config_problem(c: &Config) -> Option<&'static str> {
-    if c.files.len() > 1 {
-        return Some("`include` is not allowed in a fleet config");
-    }
     if c.config_server.is_some() || c.agent.is_some() {
         return Some("`config-server` and `agent` are not allowed in a fleet config");
     }
