@@ -18,7 +18,9 @@ use tend::config::{Syntax, parse_str};
 fn sandbox() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("tend-fuzz-include-{}", std::process::id()));
+        // One fixed directory (rewritten with the same files by every run)
+        // rather than one per process left behind in /tmp.
+        let dir = std::env::temp_dir().join("tend-fuzz-include");
         let sub = dir.join("sub");
         let files: [(PathBuf, &str); 4] = [
             (
