@@ -198,6 +198,7 @@ pub fn main(argv: Vec<String>) -> i32 {
         log::error!("cannot block signals: {e}");
         return 1;
     }
+    tune_allocator();
     let pid1 = std::process::id() == 1;
     if !pid1 {
         become_subreaper();
@@ -286,6 +287,24 @@ fn choose_mode(args: Args, argv: Vec<String>, pid1: bool) -> Result<(Options, Co
                 Err(1)
             }
         }
+    }
+}
+
+/// Keep the daemon's memory flat under hostile or bursty API traffic. By
+/// default glibc gives each API thread its own arena, and each keeps the
+/// buffers of past requests (bodies up to `api::MAX_BODY`) resident after
+/// they are freed; it also raises its mmap threshold after every large
+/// free, so later large buffers stay in the heap too. One arena and a fixed
+/// threshold return large buffers to the kernel when they are freed.
+/// Called before any thread starts (arenas are chosen per thread).
+fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only tunes the allocator; no allocation is in flight
+    // on another thread yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }
 }
 
