@@ -6,6 +6,7 @@
 #   make install    install under $(PREFIX) (default /usr/local), honours DESTDIR
 #   make uninstall  remove what `make install` put there (keeps an edited /etc/tend.conf)
 #   make bench      compare tend with tini, dumb-init, catatonit, BusyBox, supervisord
+#   make bench-plot draw bench/results.json as bench/results.html (SVG charts)
 #   make lint       rustfmt and clippy, warnings are errors
 #   make fuzz       run the fuzz targets (once fuzz/ exists)
 #   make man        render the man pages and fail on any groff warning
@@ -35,7 +36,7 @@ DEMO_SOCK  := $(CURDIR)/target/demo.sock
 MAN8       := init/tend.8 init/tendctl.8
 MAN5       := init/tend.conf.5
 
-.PHONY: all build test run install uninstall bench fuzz lint man clean
+.PHONY: all build test run install uninstall bench bench-plot fuzz lint man clean
 
 all: build
 
@@ -96,8 +97,14 @@ uninstall:
 		fi; \
 	fi
 
+# As root for every row (PID namespaces, peers installed with apt-get when
+# missing); builds tests/bench/helper with $(CARGO); about 6 minutes.
 bench: build
-	$(PYTHON) tests/bench/bench.py --tend $(BIN) $(BENCH_ARGS)
+	CARGO=$(CARGO) $(PYTHON) tests/bench/bench.py --tend $(BIN) $(BENCH_ARGS)
+
+# Python's standard library only.
+bench-plot:
+	$(PYTHON) tests/bench/plot.py bench/results.json bench/results.html
 
 fuzz:
 	@if [ -d fuzz ]; then \
@@ -123,4 +130,4 @@ man:
 
 clean:
 	$(CARGO) clean
-	rm -f bench/results.json
+	rm -f bench/results.json bench/results.html

@@ -485,7 +485,6 @@ class Context:
         self.helper = None
         self.helper_why = "not built yet"
         self.counter = 0
-        self.hello_cache = {}
 
     def fresh(self, name):
         """A new empty directory under the bench temp dir (mode 0755)."""
@@ -528,7 +527,7 @@ def build_helper(ctx):
     """cargo build the helper (cargo knows when nothing changed); without
     cargo, use a helper built earlier."""
     exe = HELPER_TARGET / "release" / "bench-helper"
-    cargo = which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+    cargo = which(os.environ.get("CARGO") or "cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
     if Path(cargo).is_file():
         log("building tests/bench/helper")
         r = subprocess.run(
@@ -778,7 +777,7 @@ def orphan_storm(ctx):
     sizes = [int(x) for x in str(ctx.args.orphans).split(",") if x]
     for n in sizes:
         r = Row(f"orphan_storm_{n}", f"Reap {n:,} orphaned grandchildren as PID 1 "
-                f"(unshare --pid), from orphaning to all reaped", "ms")
+                f"(unshare --pid), from their release to the last reaped", "ms")
         r.bars.append(within("tend", "catatonit", 1.2, "reaping at the fork rate: within 1.2x of catatonit"))
         rows.append(r)
     unshare = which("unshare")
@@ -793,13 +792,17 @@ def orphan_storm(ctx):
         for r in rows:
             r.skipped = why
         return rows
-    for n, r in zip(sizes, rows):
-        for name, missing in ctx.zero_config_impls():
-            if missing:
-                r.cells[name] = Cell.skip(missing)
-                continue
-            reaps, forks, reason = [], [], None
-            for _ in range(ctx.args.storm_runs):
+    impls = ctx.zero_config_impls()
+    reaps = {(n, name): [] for n in sizes for name, _ in impls}
+    forks = {k: [] for k in reaps}
+    reasons = {(n, name): missing for n in sizes for name, missing in impls if missing}
+    # Round-robin over the implementations, so that a change in the
+    # machine's load hits all of them alike.
+    for _ in range(ctx.args.storm_runs):
+        for n in sizes:
+            for name, _ in impls:
+                if (n, name) in reasons:
+                    continue
                 d = ctx.fresh(f"storm-{name}")
                 argv = [unshare, "--pid", "--fork", "--mount-proc"] + ctx.zero_config(name, d) + [
                     ctx.helper, "storm", str(n), str(ctx.args.storm_limit)]
@@ -807,30 +810,36 @@ def orphan_storm(ctx):
                     p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.PIPE, timeout=ctx.args.storm_limit + 30)
                 except subprocess.TimeoutExpired:
-                    reason = "timed out"
-                    break
+                    reasons[(n, name)] = "timed out"
+                    continue
                 result = last_json(p.stdout.decode(errors="replace"))
                 if not result or not result.get("ok"):
                     err = p.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-                    reason = f"exit {p.returncode}, result {result}: {err[0]}"
-                    break
-                reaps.append(result["reap_ms"])
-                forks.append(result["fork_ms"])
-            note = f"forking took {fmt(statistics.median(forks))} ms" if forks else ""
-            r.cells[name] = Cell(reaps, note=note) if reaps and not reason else Cell.skip(reason)
+                    reasons[(n, name)] = f"exit {p.returncode}, result {result}: {err[0]}"
+                    continue
+                reaps[(n, name)].append(result["reap_ms"])
+                forks[(n, name)].append(result["fork_ms"])
+    for n, r in zip(sizes, rows):
+        for name, _ in impls:
+            got, f = reaps[(n, name)], forks[(n, name)]
+            if (n, name) in reasons or not got:
+                r.cells[name] = Cell.skip(reasons.get((n, name), "no samples"))
+            else:
+                r.cells[name] = Cell(got, note=f"forking them took {fmt(statistics.median(f))} ms")
     return rows
 
 
 @row
 def exec_latency(ctx):
-    """Time from the supervisor's exec to its child's exec (launch -> stamp)."""
+    """Time from the supervisor's exec to its child's exec (launch -> stamp),
+    and a whole `INIT -- true` round trip."""
     n = ctx.args.exec_runs
-    r = Row("exec_to_exec", f"Exec of the supervisor to exec of its child (`INIT -- CMD`, {n} runs)", "ms")
-    rt = Row("exec_true", f"Start, run `true`, exit (`INIT -- true`, {n} runs)", "ms")
+    r = Row("exec_to_exec", f"Exec of the supervisor to exec of its child (`INIT -- CMD`)", "ms")
+    rt = Row("exec_true", f"Start, run `true`, exit (`INIT -- true`)", "ms")
     for row_ in (r, rt):
         row_.ref = {"direct (no init)": None}
-    impls = [("direct (no init)", None)] + ctx.zero_config_impls()
-    for name, missing in impls:
+    impls = []
+    for name, missing in [("direct (no init)", None)] + ctx.zero_config_impls():
         if missing:
             r.cells[name] = rt.cells[name] = Cell.skip(missing)
             continue
@@ -844,35 +853,38 @@ def exec_latency(ctx):
             r.cells[name] = rt.cells[name] = Cell.skip(
                 f"`-- sh -c 'exit 7'` exited with {check.returncode}, not 7")
             continue
-        samples, reason = [], None
-        for _ in range(n):
-            t0 = time.perf_counter()
-            p = subprocess.run(prefix + ["true"], stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-            dt = time.perf_counter() - t0
-            if p.returncode != 0:
-                reason = f"`{' '.join(prefix)} true` exited with {p.returncode}"
-                break
-            samples.append(dt * 1000)
-        rt.cells[name] = Cell(samples) if samples and not reason else Cell.skip(reason)
-        if ctx.helper_missing():
-            r.cells[name] = Cell.skip(ctx.helper_missing())
-            continue
-        stamps, reason = [], None
-        out = d / "stamp"
-        for _ in range(n):
+        impls.append((name, prefix, d / "stamp"))
+    trips = {name: [] for name, _, _ in impls}
+    stamps = {name: [] for name, _, _ in impls}
+    bad_trip, bad_stamp = {}, {}
+    for _ in range(n):
+        for name, prefix, out in impls:  # round-robin, as above
+            if name not in bad_trip:
+                t0 = time.perf_counter()
+                p = subprocess.run(prefix + ["true"], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+                dt = time.perf_counter() - t0
+                if p.returncode != 0:
+                    bad_trip[name] = f"`{' '.join(prefix)} true` exited with {p.returncode}"
+                else:
+                    trips[name].append(dt * 1000)
+            if name in bad_stamp or ctx.helper_missing():
+                continue
             out.unlink(missing_ok=True)
             p = subprocess.run([ctx.helper, "launch", "--"] + prefix + [ctx.helper, "stamp", str(out)],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, timeout=30)
             try:
-                stamps.append(int(out.read_text()) / 1e6)
+                stamps[name].append(int(out.read_text()) / 1e6)
             except (OSError, ValueError):
                 err = p.stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-                reason = f"no stamp (exit {p.returncode}): {err[0]}"
-                break
-        r.cells[name] = Cell(stamps) if stamps and not reason else Cell.skip(reason)
-    r.cells.get("direct (no init)", Cell()).note = "baseline: the launcher execs the child itself"
+                bad_stamp[name] = f"no stamp (exit {p.returncode}): {err[0]}"
+    for name, _, _ in impls:
+        rt.cells[name] = Cell.skip(bad_trip[name]) if name in bad_trip else Cell(trips[name])
+        why = bad_stamp.get(name) or ctx.helper_missing()
+        r.cells[name] = Cell.skip(why) if why else Cell(stamps[name])
+    if "direct (no init)" in r.cells:
+        r.cells["direct (no init)"].note = "baseline: the launcher execs the child itself"
     return [r, rt]
 
 
@@ -885,38 +897,35 @@ def start_stop_many(ctx):
     start.ref = {bare: "tend", "supervisord": "tend"}
     stop.ref = dict(start.ref)
     start.bars.append(within("tend", bare, 1.3, "within 1.3x of the bare spawn loop"))
-    impls = [("tend", ctx.tend_missing()), (bare, ctx.helper_missing()),
-             ("supervisord", ctx.peer_missing("supervisord"))]
-    for name, missing in impls:
-        if missing:
-            start.cells[name] = stop.cells[name] = Cell.skip(missing)
-            continue
-        ups, downs, reason, note = [], [], None, ""
-        for _ in range(ctx.args.start_runs):
+    impls = {
+        "tend": (ctx.tend_missing(), start_stop_tend,
+                 "until GET /programs (polled every 5 ms) shows all running; stop: DELETE /programs"),
+        bare: (ctx.helper_missing(), start_stop_bare,
+               "spawn n, then SIGTERM n and reap them: the machine's limit"),
+        "supervisord": (ctx.peer_missing("supervisord"), start_stop_supervisord,
+                        "getAllProcessInfo polled every 50 ms; stop: stopAllProcesses(wait)"),
+    }
+    ups = {k: [] for k in impls}
+    downs = {k: [] for k in impls}
+    reasons = {k: v[0] for k, v in impls.items() if v[0]}
+    for _ in range(ctx.args.start_runs):
+        for name, (_, fn, _) in impls.items():  # round-robin, as above
+            if name in reasons:
+                continue
             d = ctx.fresh(f"start-{name}")
             try:
-                if name == "tend":
-                    got = start_stop_tend(ctx, d, n)
-                elif name == bare:
-                    got = start_stop_bare(ctx, d, n)
-                else:
-                    got = start_stop_supervisord(ctx, d, n)
-            except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+                got = fn(ctx, d, n)
+            except (OSError, subprocess.TimeoutExpired, ValueError, http.client.HTTPException,
+                    xmlrpc.client.Error) as e:
                 got = f"{type(e).__name__}: {e}"
             if isinstance(got, str):
-                reason = got
-                break
-            ups.append(got[0])
-            if got[1] is not None:
-                downs.append(got[1])
-        if name == "tend":
-            note = "GET /programs polled every 5 ms; stop: DELETE /programs"
-        elif name == bare:
-            note = "spawn n, then SIGTERM n and reap; the machine's limit"
-        else:
-            note = "getAllProcessInfo polled every 50 ms; stop: stopAllProcesses(wait)"
-        start.cells[name] = Cell(ups, note=note) if ups and not reason else Cell.skip(reason)
-        stop.cells[name] = Cell(downs, note=note) if downs and not reason else Cell.skip(reason)
+                reasons[name] = got
+                continue
+            ups[name].append(got[0])
+            downs[name].append(got[1])
+    for name, (_, _, note) in impls.items():
+        for row_, got in ((start, ups[name]), (stop, downs[name])):
+            row_.cells[name] = Cell.skip(reasons[name]) if name in reasons else Cell(got, note=note)
     return [start, stop]
 
 
@@ -1062,45 +1071,55 @@ class Samples:
         return Cell(self.rps, note=note), Cell(self.p99, note=note)
 
 
-def measure(ctx, samples, fn):
-    for _ in range(ctx.args.api_runs):
+def measure(ctx, samples, fn, runs=None):
+    for _ in range(ctx.args.api_runs if runs is None else runs):
+        if samples.reason:
+            return
         try:
             samples.add(fn())
         except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
             samples.reason = f"{type(e).__name__}: {e}"
-            return
-
-
-def hello_samples(ctx, kind):
-    """The bare tiny_http hello server, measured once and shown in every API row."""
-    if kind in ctx.hello_cache:
-        return ctx.hello_cache[kind]
-    smp = Samples(f"tiny_http 0.12, 4 workers, {len(HELLO_BODY)}-byte JSON")
-    if ctx.helper_missing() or (kind == "tcp" and ctx.peer_missing("wrk")):
-        smp.reason = ctx.helper_missing() or ctx.peer_missing("wrk")
-    else:
-        d = ctx.fresh(f"hello-{kind}")
-        if kind == "tcp":
-            port = free_port()
-            listen = ["--tcp", f"127.0.0.1:{port}"]
-        else:
-            listen = ["--unix", str(d / "hello.sock")]
-        s = Supervised([ctx.helper, "hello", *listen], d / "log")
-        try:
-            up = wait_for(lambda: port_open(port) if kind == "tcp" else (d / "hello.sock").exists(), 10)
-            if not up:
-                smp.reason = s.why_not("hello server did not listen")
-            elif kind == "tcp":
-                measure(ctx, smp, lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/"))
-            else:
-                measure(ctx, smp, lambda: loadgen(ctx, ("unix", d / "hello.sock")))
-        finally:
-            s.stop()
-    ctx.hello_cache[kind] = smp
-    return smp
 
 
 HELLO_BODY = '{"status":"OK","message":"hello"}'
+
+
+class Server:
+    """One implementation under load: how to start it, wait for it and load it."""
+
+    def __init__(self, samples, missing=None):
+        self.samples = samples
+        self.proc = None
+        self.load = None  # () -> measurement dict
+        if missing:
+            samples.reason = missing
+
+    def ready(self):
+        return not self.samples.reason and self.load is not None
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop()
+            self.proc = None
+
+
+def start_hello(ctx, kind):
+    """The bare tiny_http hello server on TCP (loaded with wrk) or UNIX (bench-helper)."""
+    srv = Server(Samples(f"tiny_http 0.12, 4 workers, {len(HELLO_BODY)}-byte JSON"),
+                 ctx.helper_missing() or (ctx.peer_missing("wrk") if kind == "tcp" else None))
+    if srv.samples.reason:
+        return srv
+    d = ctx.fresh(f"hello-{kind}")
+    port, sock = free_port(), d / "hello.sock"
+    listen = ["--tcp", f"127.0.0.1:{port}"] if kind == "tcp" else ["--unix", str(sock)]
+    srv.proc = Supervised([ctx.helper, "hello", *listen], d / "log")
+    if not wait_for(lambda: port_open(port) if kind == "tcp" else sock.exists(), 10):
+        srv.samples.reason = srv.proc.why_not("hello server did not listen")
+    elif kind == "tcp":
+        srv.load = lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/")
+    else:
+        srv.load = lambda: loadgen(ctx, ("unix", sock))
+    return srv
 
 
 @row
@@ -1124,53 +1143,61 @@ def status_api(ctx):
                                    lower_is_better=False))
             p99.bars.append(at_most(gw, 2.0, "p99 under 2 ms"))
             p99.bars.append(at_most(ux, 2.0, "p99 under 2 ms"))
-        results = {}
-        # tend: one daemon serves both paths.
-        tend_gw, tend_ux = Samples("GET /programs; gateway component listed too"), Samples("GET /programs")
-        why = ctx.tend_missing() or ctx.helper_missing()
-        if why:
-            tend_gw.reason = tend_ux.reason = why
-        else:
-            d = ctx.fresh(f"api-tend-{n}")
-            port = free_port()
-            s = start_tend(ctx, d, n, inet_port=port)
-            try:
-                if not (wait_for(lambda: not s.alive() or (tend_all_running(d / "tend.sock")
-                                                          and port_open(port)), 30) and s.alive()):
-                    tend_gw.reason = tend_ux.reason = s.why_not("API or gateway not up in 30 s")
-                else:
-                    if ctx.peer_missing("wrk"):
-                        tend_gw.reason = ctx.peer_missing("wrk")
-                    else:
-                        measure(ctx, tend_gw, lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/programs"))
-                    measure(ctx, tend_ux, lambda: loadgen(ctx, ("unix", d / "tend.sock"), "/programs"))
-            finally:
-                s.stop()
-        results[gw], results[ux] = tend_gw, tend_ux
-        results[hello_tcp] = hello_samples(ctx, "tcp")
-        results[hello_unix] = hello_samples(ctx, "unix")
-        sup = Samples()
-        why = ctx.peer_missing("supervisord") or ctx.peer_missing("wrk")
-        if why:
-            sup.reason = why
-        else:
-            d = ctx.fresh(f"api-supervisord-{n}")
-            port = free_port()
-            s = start_supervisord(ctx, d, n, port)
-            try:
-                if not wait_for(lambda: not s.alive() or supervisord_running(port) >= n, 60, 0.1) or not s.alive():
-                    sup.reason = s.why_not("not all RUNNING in 60 s")
-                else:
-                    setup = ('wrk.method = "POST"\nwrk.body = \'%s\'\n'
-                             'wrk.headers["Content-Type"] = "text/xml"' % XMLRPC_ALL)
-                    measure(ctx, sup, lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/RPC2", setup))
-            finally:
-                s.stop()
-        results[sv] = sup
-        for name, smp in results.items():
-            rps.cells[name], p99.cells[name] = smp.cells()
+        servers = {}
+        try:
+            servers[hello_tcp] = start_hello(ctx, "tcp")
+            servers[hello_unix] = start_hello(ctx, "unix")
+            start_tend_api(ctx, n, servers, gw, ux)
+            servers[sv] = start_supervisord_api(ctx, n)
+            # Round-robin over the implementations, so that a change in the
+            # machine's load hits all of them alike.
+            for _ in range(ctx.args.api_runs):
+                for srv in servers.values():
+                    if srv.ready():
+                        measure(ctx, srv.samples, srv.load, runs=1)
+        finally:
+            for srv in servers.values():
+                srv.stop()
+        for name in (gw, ux, hello_tcp, hello_unix, sv):
+            rps.cells[name], p99.cells[name] = servers[name].samples.cells()
         rows += [rps, p99]
     return rows
+
+
+def start_tend_api(ctx, n, servers, gw, ux):
+    """One tend serving both the gateway (TCP) and the UNIX socket."""
+    g = Server(Samples("GET /programs; the gateway is listed too"),
+               ctx.tend_missing() or ctx.helper_missing() or ctx.peer_missing("wrk"))
+    u = Server(Samples("GET /programs"), ctx.tend_missing() or ctx.helper_missing())
+    servers[gw], servers[ux] = g, u
+    if g.samples.reason and u.samples.reason:
+        return
+    d = ctx.fresh(f"api-tend-{n}")
+    port = free_port()
+    g.proc = start_tend(ctx, d, n, inet_port=port)  # stopped through g; u shares it
+    up = wait_for(lambda: not g.proc.alive() or (tend_all_running(d / "tend.sock") and port_open(port)), 30)
+    if not up or not g.proc.alive():
+        g.samples.reason = u.samples.reason = g.proc.why_not("API or gateway not up in 30 s")
+        return
+    g.load = lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/programs")
+    u.load = lambda: loadgen(ctx, ("unix", d / "tend.sock"), "/programs")
+
+
+def start_supervisord_api(ctx, n):
+    srv = Server(Samples(), ctx.peer_missing("supervisord") or ctx.peer_missing("wrk"))
+    if srv.samples.reason:
+        return srv
+    d = ctx.fresh(f"api-supervisord-{n}")
+    port = free_port()
+    srv.proc = start_supervisord(ctx, d, n, port)
+    if not wait_for(lambda: not srv.proc.alive() or supervisord_running(port) >= n, 60, 0.1) \
+            or not srv.proc.alive():
+        srv.samples.reason = srv.proc.why_not("not all RUNNING in 60 s")
+        return srv
+    setup = ('wrk.method = "POST"\nwrk.body = \'%s\'\n'
+             'wrk.headers["Content-Type"] = "text/xml"' % XMLRPC_ALL)
+    srv.load = lambda: wrk(ctx, d, f"http://127.0.0.1:{port}/RPC2", setup)
+    return srv
 
 
 @row
@@ -1183,7 +1210,9 @@ def configserver(ctx):
                f"applied to `default`, agent up to date (all SAME)", "ms")
     new = Row("configserver_getconfiglist_new_p99", f"ConfigServer GetConfigList p99, {configs} configs, "
               f"first fetch (all NEW, with content)", "ms")
-    rows = [hb, hb99, same, new]
+    same_rps = Row("configserver_getconfiglist_rps", f"ConfigServer GetConfigList/s, {configs} configs, "
+                   f"agent up to date (all SAME)", "req/s", lower_is_better=False)
+    rows = [hb, hb99, same_rps, same, new]
     why = ctx.tend_missing() or ctx.helper_missing()
     if why:
         for r in rows:
@@ -1213,7 +1242,10 @@ def configserver(ctx):
             smp = Samples("JSON bodies")
             measure(ctx, smp, lambda: loadgen(ctx, ("tcp", f"127.0.0.1:{port}"), "/Agent/GetConfigList",
                                               "POST", body, json_ct, agents))
-            r.cells["tend"] = smp.cells()[1]
+            if r is same:
+                same_rps.cells["tend"], same.cells["tend"] = smp.cells()
+            else:
+                r.cells["tend"] = smp.cells()[1]
     finally:
         s.stop()
     return rows

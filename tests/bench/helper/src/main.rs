@@ -1,7 +1,7 @@
 //! bench-helper: the small native pieces of tend's benchmark (tests/bench/bench.py).
 //!
 //! ```text
-//! bench-helper hello (--tcp ADDR | --unix PATH) [--workers N]
+//! bench-helper hello (--tcp ADDR | --unix PATH) [--workers N] [--bytes N] [--nodelay 1]
 //!     A bare tiny_http server answering every request with a fixed small JSON,
 //!     N worker threads calling recv() like tend's API. Prints "ready ADDR".
 //! bench-helper load (--tcp ADDR | --unix PATH) [--conns C] [--duration S]
@@ -14,10 +14,11 @@
 //!     Spawn N copies of CMD, print "ready MS" when all are spawned; on a line
 //!     "stop" (or EOF) on stdin, SIGTERM them all, reap them, print "stopped MS".
 //! bench-helper storm N LIMIT_SECONDS
-//!     Fork a child that forks N grandchildren blocked on a pipe and exits:
-//!     the grandchildren are orphaned and exit at once. Count the PIDs in
-//!     /proc (other than 1 and ourselves) until none is left, i.e. PID 1 has
-//!     reaped them all. Prints one JSON line: fork_ms, reap_ms, ok.
+//!     Fork a child that forks N grandchildren blocked on a pipe and exits,
+//!     so they are orphaned; then close the pipe: they all exit at once.
+//!     Count the PIDs in /proc (other than 1 and ourselves) until none is
+//!     left, i.e. PID 1 has reaped them all. Prints one JSON line: fork_ms,
+//!     reap_ms (from the release to the last one reaped), ok.
 //! bench-helper launch -- CMD ARGS...
 //!     Put the wall clock in BENCH_T0_NS and exec CMD (a supervisor).
 //! bench-helper stamp FILE
@@ -106,8 +107,35 @@ const HELLO: &str = r#"{"status":"OK","message":"hello"}"#;
 fn hello(args: &[String]) -> Result<(), String> {
     let o = Opts::parse(args)?;
     let workers: usize = o.num("workers", 4)?;
+    let bytes: usize = o.num("bytes", 0)?;
+    let body = if bytes > HELLO.len() {
+        // A bigger answer of the same shape, e.g. to show Nagle's algorithm
+        // meeting tiny_http's 1 KiB write buffer.
+        format!(
+            r#"{{"status":"OK","message":"{}"}}"#,
+            "x".repeat(bytes - HELLO.len() + 5)
+        )
+    } else {
+        HELLO.to_string()
+    };
+    let nodelay = o.get("nodelay").is_some_and(|v| v == "1");
     let server = if let Some(addr) = o.get("tcp") {
-        tiny_http::Server::http(addr)
+        let l = std::net::TcpListener::bind(addr).map_err(|e| format!("listen: {e}"))?;
+        if nodelay {
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux.
+            let one: libc::c_int = 1;
+            // SAFETY: setsockopt reads one c_int from the pointer we pass.
+            unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&l),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_NODELAY,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+        tiny_http::Server::from_listener(l, None)
     } else if let Some(path) = o.get("unix") {
         let _ = std::fs::remove_file(path);
         tiny_http::Server::http_unix(std::path::Path::new(path))
@@ -122,15 +150,17 @@ fn hello(args: &[String]) -> Result<(), String> {
     println!("ready {addr}");
     let _ = io::stdout().flush();
     let server = Arc::new(server);
-    let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-        .map_err(|_| "header")?;
+    let header =
+        tiny_http::Header::from_bytes("Content-Type", "application/json").map_err(|_| "header")?;
     let threads: Vec<_> = (0..workers)
         .map(|_| {
             let server = Arc::clone(&server);
             let header = header.clone();
+            let body = body.clone();
             std::thread::spawn(move || {
                 while let Ok(req) = server.recv() {
-                    let resp = tiny_http::Response::from_string(HELLO).with_header(header.clone());
+                    let resp =
+                        tiny_http::Response::from_string(body.as_str()).with_header(header.clone());
                     let _ = req.respond(resp);
                 }
             })
@@ -310,10 +340,7 @@ fn drive(spec: &LoadSpec, id: usize, stop: &AtomicBool, measuring: &AtomicBool) 
         let req = spec.request(n);
         n += 1;
         let t = Instant::now();
-        let result = c
-            .get_mut()
-            .write_all(&req)
-            .and_then(|_| read_response(c));
+        let result = c.get_mut().write_all(&req).and_then(|_| read_response(c));
         let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         let counted = measuring.load(Ordering::Relaxed);
         match result {
@@ -453,61 +480,76 @@ fn storm(args: &[String]) -> Result<(), String> {
         .and_then(|v| v.parse().ok())
         .ok_or("storm N LIMIT_SECONDS")?;
     let limit = Duration::from_secs_f64(args.get(1).and_then(|v| v.parse().ok()).unwrap_or(60.0));
+    // The grandchildren block reading this pipe until we close its write
+    // end: the storm starts when we say, not when the middle process exits,
+    // so the clock starts before the first orphan can exit.
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) fills the array we pass.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(format!("pipe: {}", io::Error::last_os_error()));
+    }
+    let [r, w] = fds;
     let t0 = Instant::now();
     // SAFETY: single-threaded here; the children only call async-signal-safe
-    // functions (fork, read, close, _exit) before exiting.
+    // functions (fork, read, close, _exit).
     let middle = unsafe { libc::fork() };
     if middle < 0 {
         return Err(format!("fork: {}", io::Error::last_os_error()));
     }
     if middle == 0 {
-        unsafe { storm_middle(n) };
+        // SAFETY: as above, in the child.
+        unsafe { storm_middle(n, r, w) };
     }
     let mut status = 0;
-    // SAFETY: waiting for our own child.
+    // SAFETY: waiting for our own child; then the grandchildren are orphans.
     unsafe { libc::waitpid(middle, &mut status, 0) };
     let forked = t0.elapsed();
-    let t1 = Instant::now();
     let me = std::process::id();
-    let mut left = usize::MAX;
-    while t1.elapsed() < limit {
+    let count = || -> Result<usize, String> {
         // A zombie stays in /proc until PID 1 reaps it.
-        left = std::fs::read_dir("/proc")
+        Ok(std::fs::read_dir("/proc")
             .map_err(|e| format!("/proc: {e}"))?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
             .filter(|&pid| pid != 1 && pid != me)
-            .count();
-        if left == 0 {
-            break;
-        }
+            .count())
+    };
+    let orphans = count()?;
+    let t1 = Instant::now();
+    // SAFETY: closing our own descriptors releases the grandchildren.
+    unsafe {
+        libc::close(w);
+        libc::close(r);
+    }
+    let mut left = orphans;
+    while t1.elapsed() < limit && left > 0 {
         std::thread::sleep(Duration::from_micros(200));
+        left = count()?;
     }
     let reaped = t1.elapsed();
+    let ok = left == 0 && status == 0 && orphans == n;
     println!(
-        "{{\"ok\":{},\"left\":{left},\"middle_status\":{status},\"fork_ms\":{:.3},\"reap_ms\":{:.3}}}",
-        left == 0 && status == 0,
+        "{{\"ok\":{ok},\"orphans\":{orphans},\"left\":{left},\"middle_status\":{status},\"fork_ms\":{:.3},\"reap_ms\":{:.3}}}",
         forked.as_secs_f64() * 1000.0,
         reaped.as_secs_f64() * 1000.0
     );
-    std::process::exit(if left == 0 { 0 } else { 1 });
+    std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// The middle process: n grandchildren blocked reading a pipe whose only
-/// writer is us; our exit releases them all at once, as orphans.
-unsafe fn storm_middle(n: usize) -> ! {
-    let mut fds = [0; 2];
-    // SAFETY: plain syscalls on our own descriptors.
+/// The middle process: n grandchildren blocked reading the pipe, then exit
+/// so that they are orphaned (adopted by PID 1).
+///
+/// # Safety
+/// Call only in a freshly forked child of a single-threaded process.
+unsafe fn storm_middle(n: usize, r: i32, w: i32) -> ! {
+    // SAFETY: plain syscalls on descriptors we own.
     unsafe {
-        if libc::pipe(fds.as_mut_ptr()) != 0 {
-            libc::_exit(3);
-        }
+        libc::close(w);
         for _ in 0..n {
             match libc::fork() {
                 0 => {
-                    libc::close(fds[1]);
                     let mut b = 0u8;
-                    libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+                    libc::read(r, (&mut b as *mut u8).cast(), 1);
                     libc::_exit(0);
                 }
                 pid if pid < 0 => libc::_exit(4),
