@@ -678,7 +678,7 @@ def supervisord_running(port):
 @row
 def binary_size(ctx):
     r = Row("binary_size", "Binary size, stripped", "KiB")
-    r.bars.append(at_most("tend", 1024, "tend ≤ 1 MiB"))
+    r.bars.append(at_most("tend", 1024, "≤ 1 MiB"))
     paths = [("tend", str(ctx.tend) if not ctx.tend_missing() else None)]
     for name in ("tini", "dumb-init", "catatonit", "busybox"):
         paths.append((name, ctx.peers.get(name)))
@@ -705,10 +705,10 @@ def idle(ctx):
     """Idle RSS and context switches, every implementation idling side by side."""
     secs, big = ctx.args.idle_seconds, ctx.args.idle_components
     rss1 = Row("idle_rss", "Idle RSS (VmRSS) supervising one `sleep 1000`", "KiB")
-    rss1.bars.append(at_most("tend", 2.5 * KIB, "tend ≤ 2.5 MiB with the API on"))
+    rss1.bars.append(at_most("tend", 2.5 * KIB, "≤ 2.5 MiB with the API on"))
     rssn = Row("idle_rss_many", f"Idle RSS (VmRSS) supervising {big} `sleep 1000`", "KiB")
     rssn.ref = {"supervisord": "tend"}
-    rssn.bars.append(at_most("tend", 2.5 * KIB, "tend ≤ 2.5 MiB with the API on"))
+    rssn.bars.append(at_most("tend", 2.5 * KIB, "≤ 2.5 MiB with the API on"))
     csw = Row("idle_ctx_switches", f"Context switches in {secs:g} s idle", "switches")
     csw.ref = {"supervisord, " + str(big): f"tend, {big}"}
     csw.bars.append(at_most("tend", 0, "zero idle wake-ups"))
@@ -1131,9 +1131,9 @@ def status_api(ctx):
     sv = "supervisord XML-RPC getAllProcessInfo (wrk)"
     big = max(counts) if counts else 0
     for n in counts:
-        rps = Row(f"api_rps_{n}", f"Status API throughput, {n} components "
+        rps = Row(f"api_rps_{n}", f"Status API throughput, {n} component{'s' if n != 1 else ''} "
                   f"({ctx.args.conns} keep-alive connections)", "req/s", lower_is_better=False)
-        p99 = Row(f"api_p99_{n}", f"Status API p99 latency, {n} components", "ms")
+        p99 = Row(f"api_p99_{n}", f"Status API p99 latency, {n} component{'s' if n != 1 else ''}", "ms")
         for r in (rps, p99):
             r.ref = {hello_tcp: gw, hello_unix: ux, sv: gw, ux: None, gw: None}
         if n == big:
@@ -1356,6 +1356,34 @@ def bar_summary(rows):
     return "\n".join(lines)
 
 
+def markdown(results):
+    """A compact Markdown table of a results file (for the README)."""
+    out = ["| measurement | tend (median, min..max, n) | peers (median, tend/x) | bar |",
+           "|---|---|---|---|"]
+    for r in results.get("rows", []):
+        res = r.get("results", {})
+        better = "lower" if r.get("lower_is_better", True) else "higher"
+        title = f"{r['title']} [{r['unit']}, {better} better]"
+        if r.get("skipped"):
+            out.append(f"| {title} | skipped: {r['skipped']} | | |")
+            continue
+
+        def one(name, j, with_spread):
+            if "median" not in j:
+                return f"{name}: skipped"
+            label = "" if name == "tend" else f"{name}: "
+            if with_spread:
+                return f"{label}**{fmt(j['median'])}** ({fmt(j['min'])}..{fmt(j['max'])}, {j['n']})"
+            ratio = j.get("ratio", {}).get("tend_over_this")
+            return f"{label}{fmt(j['median'])}" + (f" ({ratio:.2f})" if ratio is not None else "")
+        tend = [one(k, v, True) for k, v in res.items() if k.startswith("tend")]
+        peers = [one(k, v, False) for k, v in res.items() if not k.startswith("tend")]
+        bars = [f"{b['subject'] + ' ' if b['subject'] != 'tend' else ''}{b['bar']}: **{b['verdict']}**"
+                for b in r.get("bars", [])]
+        out.append(f"| {title} | {'<br>'.join(tend)} | {'<br>'.join(peers)} | {'<br>'.join(bars)} |")
+    return "\n".join(out)
+
+
 def tend_version(ctx):
     if ctx.tend_missing():
         return None
@@ -1416,6 +1444,8 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="few short runs: a smoke test")
     p.add_argument("--no-install", action="store_true", help="do not apt-get install missing peers")
     p.add_argument("--json", default=str(RESULTS), help=f"results file (default {RESULTS})")
+    p.add_argument("--markdown", metavar="RESULTS",
+                   help="print a results file as a Markdown table (for the README) and exit")
     a = p.parse_args(argv)
     if a.quick:
         a.idle_runs, a.idle_seconds, a.exec_runs = 1, 2.0, 10
@@ -1429,6 +1459,9 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return 0
     ctx = Context(args)
     t_start = time.monotonic()
     try:
