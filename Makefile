@@ -6,6 +6,7 @@
 #   make install    install under $(PREFIX) (default /usr/local), honours DESTDIR
 #   make uninstall  remove what `make install` put there (keeps an edited /etc/tend.conf)
 #   make bench      compare tend with tini, dumb-init, catatonit, BusyBox, supervisord
+#   make bench-plot draw bench/results.json as bench/results.html (SVG charts)
 #   make lint       rustfmt and clippy, warnings are errors
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
 #   make man        render the man pages and fail on any groff warning
@@ -34,7 +35,7 @@ DEMO_SOCK  := $(CURDIR)/target/demo.sock
 MAN8       := init/tend.8 init/tendctl.8
 MAN5       := init/tend.conf.5
 
-.PHONY: all build test run install uninstall bench fuzz lint man clean
+.PHONY: all build test run install uninstall bench bench-plot fuzz lint man clean
 
 all: build
 
@@ -95,8 +96,14 @@ uninstall:
 		fi; \
 	fi
 
+# As root for every row (PID namespaces, peers installed with apt-get when
+# missing); builds tests/bench/helper with $(CARGO); about 6 minutes.
 bench: build
-	$(PYTHON) tests/bench/bench.py --tend $(BIN) $(BENCH_ARGS)
+	CARGO=$(CARGO) $(PYTHON) tests/bench/bench.py --tend $(BIN) $(BENCH_ARGS)
+
+# Python's standard library only.
+bench-plot:
+	$(PYTHON) tests/bench/plot.py bench/results.json bench/results.html
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh
@@ -115,4 +122,4 @@ man:
 
 clean:
 	$(CARGO) clean
-	rm -f bench/results.json
+	rm -f bench/results.json bench/results.html
