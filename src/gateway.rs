@@ -338,9 +338,12 @@ fn handle_connection(stream: TcpStream, peer: SocketAddr, gw: &Gateway) {
         },
     );
     let peer_ip = canonical_ip(peer.ip());
-    for _ in 0..MAX_REQUESTS_PER_CONN {
+    for served in 1..=MAX_REQUESTS_PER_CONN {
         reader.get_mut().deadline = Instant::now() + HEAD_TIMEOUT;
-        let outcome = serve_one(&mut reader, &mut writer, peer_ip, gw);
+        // The last answer on a connection must say so, or a keep-alive
+        // client sends its next request into a closing socket.
+        let last = served == MAX_REQUESTS_PER_CONN;
+        let outcome = serve_one(&mut reader, &mut writer, peer_ip, gw, last);
         if outcome != Outcome::KeepAlive {
             if outcome == Outcome::Refused {
                 linger_close(writer);
@@ -387,6 +390,7 @@ fn serve_one(
     writer: &mut TcpStream,
     peer: IpAddr,
     gw: &Gateway,
+    last: bool,
 ) -> Outcome {
     let (line, headers) = match client::read_head(reader, MAX_REQUEST_HEAD, client::MAX_HEADERS) {
         Ok(Some(h)) => h,
@@ -428,7 +432,7 @@ fn serve_one(
         Err(MessageError::Malformed(why)) => return refuse(writer, &Refusal::new(400, why)),
         Err(_) => return Outcome::Gone,
     };
-    let keep_alive = wants_keep_alive(&req, &headers);
+    let keep_alive = !last && wants_keep_alive(&req, &headers);
     let (status, out_headers, answer) = relay(&req, &headers, &body, peer, rights, gw);
     let head_only = req.method == "HEAD";
     match write_response(writer, status, &out_headers, &answer, keep_alive, head_only) {

@@ -167,6 +167,22 @@ fn read_token(path: &Path) -> Result<String, String> {
     Ok(token)
 }
 
+/// Set TCP_NODELAY on a socket (best effort: only latency depends on it).
+fn set_nodelay(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int from a live local.
+    unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 fn run(opts: &Options) -> Result<(), String> {
     let token = opts.token_file.as_deref().map(read_token).transpose()?;
     let (store, state) = Store::open(&opts.store).map_err(|e| e.to_string())?;
@@ -176,6 +192,10 @@ fn run(opts: &Options) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
+    // tiny_http writes an answer in pieces; without TCP_NODELAY a piece
+    // after the first waits for the client's delayed ACK (~40 ms). Accepted
+    // sockets inherit the option from the listener on Linux.
+    set_nodelay(&listener);
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
     log::info!(
