@@ -317,7 +317,7 @@ fn init_logging(verbosity: i8) {
                 buf,
                 "tend[{}]: {}: {}",
                 std::process::id(),
-                record.level().as_str().to_lowercase(),
+                record.level().as_str().to_ascii_lowercase(),
                 record.args()
             )
         })
