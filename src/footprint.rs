@@ -124,3 +124,36 @@ fn release_range(start: usize, len: usize) {
         unsafe { libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static WRITTEN: AtomicUsize = AtomicUsize::new(0);
+    /// Pointers: relocated at load time, so their pages were written.
+    static RELOCATED: &[&str] = &["relocated", "pointers"];
+
+    #[test]
+    fn releasing_pages_loses_no_written_data() {
+        WRITTEN.store(0x5eed, Ordering::SeqCst);
+        let heap = vec![7u8; 1 << 16];
+        release_startup_pages();
+        // Twice: the second walk runs on code the first one released.
+        release_startup_pages();
+        assert_eq!(WRITTEN.load(Ordering::SeqCst), 0x5eed);
+        assert_eq!(RELOCATED.join(" "), "relocated pointers");
+        assert!(heap.iter().all(|&b| b == 7));
+        assert_eq!(format!("{:?}", Some(42)), "Some(42)");
+    }
+
+    #[test]
+    fn one_arena_still_allocates_from_many_threads() {
+        limit_malloc_arenas();
+        let sums: Vec<usize> = (0..4)
+            .map(|i| std::thread::spawn(move || vec![i; 1000].iter().sum::<usize>()))
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(sums, vec![0, 1000, 2000, 3000]);
+    }
+}
