@@ -36,6 +36,9 @@ pub fn limit_malloc_arenas() {
 /// Why it is safe: only `PT_LOAD` segments without `PF_W` are touched, in
 /// objects without text relocations, so no page there was ever written (or
 /// copied-on-write): dropping one loses nothing. The vDSO is skipped.
+/// (Breakpoints a debugger or a uprobe wrote into tend's code *before* this
+/// runs, in the first moments of startup, are dropped with their pages;
+/// those set afterwards are not affected.)
 pub fn release_startup_pages() {
     // The walk below reads 64-bit ELF structures.
     #[cfg(target_pointer_width = "64")]
