@@ -10,7 +10,7 @@
 /// each arena keeps a few pages resident. The daemon's threads allocate
 /// little and rarely, so sharing one arena costs no measurable contention.
 /// Must run before any thread exists.
-pub fn limit_malloc_arenas() {
+pub(crate) fn limit_malloc_arenas() {
     #[cfg(target_env = "gnu")]
     {
         const ARENAS: libc::c_int = 1;
@@ -39,7 +39,7 @@ pub fn limit_malloc_arenas() {
 /// (Breakpoints a debugger or a uprobe wrote into tend's code *before* this
 /// runs, in the first moments of startup, are dropped with their pages;
 /// those set afterwards are not affected.)
-pub fn release_startup_pages() {
+pub(crate) fn release_startup_pages() {
     // The walk below reads 64-bit ELF structures.
     #[cfg(target_pointer_width = "64")]
     {

@@ -10,7 +10,7 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod fleet;
-pub mod footprint;
+mod footprint;
 pub mod gateway;
 pub mod shared;
 pub mod signals;
