@@ -457,7 +457,9 @@ impl Agent {
         let Ok(text) = std::fs::read_to_string(self.cache_file()) else {
             return;
         };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        // `from_slice` like everywhere else: `from_str` would add a second
+        // copy of the JSON parser to the binary.
+        let Ok(v) = serde_json::from_slice::<Value>(text.as_bytes()) else {
             log::warn!(
                 "agent: cache {} is unreadable; ignoring it",
                 self.cache_file().display()
