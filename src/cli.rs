@@ -192,6 +192,8 @@ pub fn main(argv: Vec<String>) -> i32 {
     if args.check {
         return check(&args);
     }
+    // Before any thread exists, so that every thread shares one arena.
+    crate::footprint::limit_malloc_arenas();
     // Before any thread exists: every thread inherits this mask, so no
     // thread but the main loop's signalfd ever sees these signals.
     if let Err(e) = signals::block_handled() {
@@ -334,7 +336,7 @@ fn init_logging(verbosity: i8) {
                 buf,
                 "tend[{}]: {}: {}",
                 std::process::id(),
-                record.level().as_str().to_lowercase(),
+                record.level().as_str().to_ascii_lowercase(),
                 record.args()
             )
         })

@@ -141,7 +141,7 @@ impl State {
     /// A fresh state for this configuration.
     pub fn new(config: Config, config_path: Option<PathBuf>, argv: Vec<String>) -> State {
         let tunables = Tunables {
-            log_level: log::max_level().to_string().to_lowercase(),
+            log_level: log::max_level().to_string().to_ascii_lowercase(),
             shutdown_timeout: config.shutdown_timeout,
             max_restarts: config.throttle.max_restarts,
             restart_window: config.throttle.window,

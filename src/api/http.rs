@@ -28,9 +28,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tiny_http::{Header, Server};
 
-/// Worker threads per socket: enough for a few concurrent clients, few
-/// enough that PID 1 stays small.
-const WORKERS: usize = 4;
+/// Worker threads per socket. Answers are quick (the main loop replies at
+/// once), so two keep the API responsive while one is stuck on a slow
+/// client's body; each extra thread costs PID 1 its resident stack pages.
+/// (tiny_http adds its own accept thread and connection pool.)
+const WORKERS: usize = 2;
 
 /// How long `shutdown` waits for workers busy with a request.
 const STOP_GRACE: Duration = Duration::from_secs(2);

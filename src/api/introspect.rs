@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 
 /// `GET /`: every path with a one-line description.
 pub(crate) fn index(_ctx: &Ctx<'_>) -> ApiResponse {
-    let map: Map<String, Value> = ROUTES
-        .iter()
-        .map(|r| (r.path.to_string(), json!(r.help)))
-        .collect();
+    // `extend`, not `collect`: each collect into a map is its own copy of
+    // a sort routine in the binary.
+    let mut map = Map::new();
+    map.extend(ROUTES.iter().map(|r| (r.path.to_string(), json!(r.help))));
     reply::json(200, &Value::Object(map))
 }
 
@@ -148,7 +148,7 @@ fn set_log_level(t: &mut Tunables, value: &str) -> Result<(), String> {
     let level: log::LevelFilter = value.parse().map_err(|_| {
         format!("`{value}` is not a log level (off, error, warn, info, debug, trace)")
     })?;
-    t.log_level = level.to_string().to_lowercase();
+    t.log_level = level.to_string().to_ascii_lowercase();
     // An atomic store: safe to do under the state lock.
     log::set_max_level(level);
     Ok(())
@@ -168,10 +168,12 @@ fn describe_tunable(t: &Tunable, values: &Tunables) -> Value {
 /// `GET /configs`: every tunable, by name.
 pub(crate) fn configs(ctx: &Ctx<'_>) -> ApiResponse {
     let values = ctx.shared.lock().tunables.clone();
-    let map: Map<String, Value> = TUNABLES
-        .iter()
-        .map(|t| (t.name.to_string(), describe_tunable(t, &values)))
-        .collect();
+    let mut map = Map::new();
+    map.extend(
+        TUNABLES
+            .iter()
+            .map(|t| (t.name.to_string(), describe_tunable(t, &values))),
+    );
     reply::json(200, &Value::Object(map))
 }
 

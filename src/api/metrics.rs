@@ -334,11 +334,13 @@ fn render_json(filter: &Filter, entities: &[Entity]) -> Value {
         entities
             .iter()
             .map(|e| {
-                let attributes: Map<String, Value> = e
-                    .attributes
-                    .iter()
-                    .map(|(k, v)| ((*k).to_string(), json!(v)))
-                    .collect();
+                // Not `collect`: see `introspect::index`.
+                let mut attributes = Map::new();
+                attributes.extend(
+                    e.attributes
+                        .iter()
+                        .map(|(k, v)| ((*k).to_string(), json!(v))),
+                );
                 json!({
                     "type": e.kind,
                     "id": e.id,

@@ -29,6 +29,19 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Sort `errors` the way a reader meets them: by file (in the order of
+/// `files`; files not listed last), then line, then column. One function for
+/// every loader, so the sort routine exists once in the binary.
+pub(crate) fn sort_in_reading_order(errors: &mut [ConfigError], files: &[PathBuf]) {
+    errors.sort_by_key(|e| {
+        let f = files
+            .iter()
+            .position(|f| *f == e.file)
+            .unwrap_or(usize::MAX);
+        (f, e.line, e.col)
+    });
+}
+
 /// Every problem found in one load: a parser reports all it can, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

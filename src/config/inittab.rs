@@ -141,7 +141,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     if errors.is_empty() {
         Ok(config)
     } else {
-        errors.sort_by_key(|e| (e.line, e.col));
+        // One file: by line, then column.
+        super::error::sort_in_reading_order(&mut errors, &[]);
         Err(ConfigErrors(errors))
     }
 }

@@ -221,15 +221,7 @@ impl Loader {
             return Ok(self.config);
         }
         // File order, then position: the order a reader goes through them.
-        let files = &self.config.files;
-        let rank = |e: &ConfigError| {
-            let f = files
-                .iter()
-                .position(|f| *f == e.file)
-                .unwrap_or(usize::MAX);
-            (f, e.line, e.col)
-        };
-        self.errors.sort_by_key(rank);
+        super::error::sort_in_reading_order(&mut self.errors, &self.config.files);
         Err(ConfigErrors(self.errors))
     }
 

@@ -597,8 +597,8 @@ impl Service {
 
     /// Apply `change` to a copy of the state, persist it, then make it
     /// current. The answer is only `Accept` once the change is on disk.
-    fn mutate(&self, change: impl FnOnce(&mut State) -> Result<String, Refusal>) -> Response {
-        commit(&mut self.lock(), change)
+    fn mutate(&self, mut change: impl FnMut(&mut State) -> Result<String, Refusal>) -> Response {
+        commit(&mut self.lock(), &mut change)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
@@ -726,7 +726,7 @@ impl Service {
                 )
                 .into();
             }
-            _ => commit(&mut inner, |s| {
+            _ => commit(&mut inner, &mut |s: &mut State| {
                 let mut agent = agent.clone();
                 if let Some(old) = s.agents.get(&agent.agent_id) {
                     agent.running_details = old.running_details.clone();
@@ -771,9 +771,12 @@ impl Service {
 /// Apply `change` to a copy of the state, persist it, then make it current.
 /// The answer is only `Accept` once the change is on disk; on any refusal or
 /// write error the current state is untouched.
+///
+/// `change` is a trait object so the function exists once in the binary,
+/// not once per kind of change.
 fn commit(
     inner: &mut Inner,
-    change: impl FnOnce(&mut State) -> Result<String, Refusal>,
+    change: &mut dyn FnMut(&mut State) -> Result<String, Refusal>,
 ) -> Response {
     let mut next = inner.state.clone();
     let message = match change(&mut next) {

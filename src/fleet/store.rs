@@ -286,14 +286,13 @@ fn from_json(v: &Value) -> Result<State, String> {
         let applied = applied.as_object().ok_or("applied is not an object")?;
         for (group, names) in applied {
             let names = names.as_array().ok_or("applied entry is not an array")?;
-            let set = names
-                .iter()
-                .map(|n| {
-                    n.as_str()
-                        .map(str::to_string)
-                        .ok_or("applied name is not a string")
-                })
-                .collect::<Result<BTreeSet<String>, _>>()?;
+            // A loop, not `collect`: collecting into a set sorts first, and
+            // that sort would be the only one of its kind in the binary.
+            let mut set = BTreeSet::new();
+            for n in names {
+                let name = n.as_str().ok_or("applied name is not a string")?;
+                set.insert(name.to_string());
+            }
             state.applied.insert(group.clone(), set);
         }
     }
