@@ -192,8 +192,6 @@ pub fn main(argv: Vec<String>) -> i32 {
     if args.check {
         return check(&args);
     }
-    // Before any thread exists, so that every thread shares one arena.
-    crate::footprint::limit_malloc_arenas();
     // Before any thread exists: every thread inherits this mask, so no
     // thread but the main loop's signalfd ever sees these signals.
     if let Err(e) = signals::block_handled() {

@@ -10,7 +10,6 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod fleet;
-mod footprint;
 pub mod gateway;
 pub mod shared;
 pub mod signals;

@@ -143,8 +143,6 @@ impl Supervisor {
             }
             self.tick(&mut st, Instant::now());
         }
-        // Startup is over: let VmRSS show the idle working set (see footprint).
-        crate::footprint::release_startup_pages();
         while self.phase != Phase::Done {
             let timeout = self.poll_timeout(Instant::now());
             self.wait(timeout);
