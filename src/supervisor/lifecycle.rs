@@ -12,6 +12,18 @@ use std::time::{Duration, Instant, SystemTime};
 /// (the throttle still counts each try and puts it to sleep eventually).
 const SPAWN_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How many plan/spawn/record rounds one wake-up may take: enough for any
+/// dependency chain, bounded so a bug cannot spin the loop.
+const MAX_START_PASSES: usize = 64;
+
+/// A start planned under the lock and carried out without it.
+struct Launch {
+    tag: String,
+    spec: crate::config::ComponentSpec,
+    session: spawn::Session,
+    at: Instant,
+}
+
 /// How a reaped process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -225,31 +237,69 @@ impl Supervisor {
                 }
             }
         }
-        match self.phase {
-            Phase::Running => self.start_due(st, now),
-            _ => self.advance_shutdown(st, now),
+        // Starts in normal operation happen in `start_due`, outside the lock.
+        if self.phase != Phase::Running {
+            self.advance_shutdown(st, now);
         }
     }
 
     /// Start every component that should run and may: its rank's
     /// predecessors are done and its prerequisites are up. Repeats so a
     /// chain of dependencies comes up in one call.
-    fn start_due(&mut self, st: &mut State, now: Instant) {
-        for _ in 0..=st.table.components.len() {
-            let due: Vec<usize> = (0..st.table.components.len())
-                .filter(|&i| self.may_start(st, i, now))
-                .collect();
-            if due.is_empty() {
-                break;
+    ///
+    /// The shared lock is *not* held while forking: a batch is planned
+    /// under the lock, spawned without it, then recorded under it again.
+    /// Only the main loop changes the table, so nothing moves in between;
+    /// API readers meanwhile see the batch as not yet started.
+    pub(super) fn start_due(&mut self) {
+        let shared = self.shared.clone();
+        for _ in 0..MAX_START_PASSES {
+            let launches = {
+                let mut st = shared.lock();
+                if self.phase != Phase::Running {
+                    return;
+                }
+                let now = Instant::now();
+                self.due_now(&st, now)
+                    .into_iter()
+                    .filter_map(|i| self.prepare_start(&mut st, i, now))
+                    .collect::<Vec<_>>()
+            };
+            if launches.is_empty() {
+                return;
             }
-            for i in due {
-                self.start(st, i, now);
+            let spawned: Vec<_> = launches
+                .into_iter()
+                .map(|l| {
+                    let result = spawn::spawn(&l.spec, l.session);
+                    (l, result)
+                })
+                .collect();
+            let mut st = shared.lock();
+            for (launch, result) in spawned {
+                self.record_start(&mut st, launch, result);
             }
         }
     }
 
+    /// Indices of the components to start now.
+    fn due_now(&self, st: &State, now: Instant) -> Vec<usize> {
+        // The lowest rank whose waited components have not all finished
+        // blocks every higher rank (computed once, not per component).
+        let blocking_rank = st
+            .table
+            .components
+            .iter()
+            .filter(|o| waited(o.spec.mode) && o.active && in_runlevel(st, o) && !has_run(o))
+            .map(|o| rank(o.spec.mode))
+            .min();
+        (0..st.table.components.len())
+            .filter(|&i| self.may_start(st, i, now, blocking_rank))
+            .collect()
+    }
+
     /// Should component `i` be started now?
-    fn may_start(&self, st: &State, i: usize, now: Instant) -> bool {
+    fn may_start(&self, st: &State, i: usize, now: Instant, blocking_rank: Option<u8>) -> bool {
         let Some(c) = st.table.components.get(i) else {
             return false;
         };
@@ -266,15 +316,7 @@ impl Supervisor {
         if !wanted {
             return false;
         }
-        let my_rank = rank(c.spec.mode);
-        let blocked_by_rank = st.table.components.iter().any(|o| {
-            rank(o.spec.mode) < my_rank
-                && waited(o.spec.mode)
-                && o.active
-                && in_runlevel(st, o)
-                && !has_run(o)
-        });
-        if blocked_by_rank && !c.demand {
+        if blocking_rank.is_some_and(|r| r < rank(c.spec.mode)) && !c.demand {
             return false;
         }
         c.spec
@@ -283,16 +325,19 @@ impl Supervisor {
             .all(|p| st.table.get(p).is_some_and(is_up))
     }
 
-    /// Start component `i` now.
+    /// Start component `i` now, with the lock held (the shutdown path, where
+    /// starts are few).
     fn start(&mut self, st: &mut State, i: usize, now: Instant) {
-        let session = match st.table.components.get(i) {
-            Some(c) => self.session_for(&c.spec.tag),
-            None => return,
-        };
-        let defaults = current_throttle_defaults(st);
-        let Some(c) = st.table.components.get_mut(i) else {
-            return;
-        };
+        if let Some(launch) = self.prepare_start(st, i, now) {
+            let result = spawn::spawn(&launch.spec, launch.session);
+            self.record_start(st, launch, result);
+        }
+    }
+
+    /// Book a start of component `i`: counts and timestamps, and what to spawn.
+    fn prepare_start(&self, st: &mut State, i: usize, now: Instant) -> Option<Launch> {
+        let session = self.session_for(&st.table.components.get(i)?.spec.tag);
+        let c = st.table.components.get_mut(i)?;
         c.demand = false;
         if c.started.is_some() {
             c.restarts = c.restarts.saturating_add(1);
@@ -300,25 +345,44 @@ impl Supervisor {
         c.started = Some(SystemTime::now());
         c.started_at = Some(now);
         c.recent_starts.push_back(now);
-        match spawn::spawn(&c.spec, session) {
+        Some(Launch {
+            tag: c.spec.tag.clone(),
+            spec: c.spec.clone(),
+            session,
+            at: now,
+        })
+    }
+
+    /// Record how a spawn went.
+    fn record_start(
+        &mut self,
+        st: &mut State,
+        launch: Launch,
+        result: Result<spawn::Spawned, spawn::SpawnError>,
+    ) {
+        let defaults = current_throttle_defaults(st);
+        let Some(c) = st.table.get_mut(&launch.tag) else {
+            return;
+        };
+        match result {
             Ok(spawned) => {
                 log::info!("{}: started (pid {})", c.spec.tag, spawned.pid);
                 c.pid = Some(spawned.pid);
                 c.status = Status::Running;
-                self.log_pipes.add(&c.spec.tag, spawned.log_pipes);
+                self.log_pipes.add(&launch.tag, spawned.log_pipes);
             }
             Err(e) => {
                 log::error!("{e}");
                 c.exit_code = Some(127);
                 if c.spec.mode.respawns() {
-                    respawn_or_sleep(c, now, defaults);
+                    respawn_or_sleep(c, launch.at, defaults);
                     if c.status == Status::Stopped {
-                        c.wakeup = Some(now + SPAWN_FAILURE_BACKOFF);
+                        c.wakeup = Some(launch.at + SPAWN_FAILURE_BACKOFF);
                     }
                 } else {
                     c.status = Status::Finished;
                 }
-                if self.main_tag.as_deref() == Some(c.spec.tag.as_str()) {
+                if self.main_tag.as_deref() == Some(launch.tag.as_str()) {
                     self.exit_code = 127;
                     self.begin_shutdown(st, ShutdownKind::Exit);
                 }

@@ -143,6 +143,7 @@ impl Supervisor {
             }
             self.tick(&mut st, Instant::now());
         }
+        self.start_due();
         while self.phase != Phase::Done {
             let timeout = self.poll_timeout(Instant::now());
             self.wait(timeout);
@@ -173,6 +174,8 @@ impl Supervisor {
             let _ = reply_to.send(reply);
         }
         self.tick(&mut st, Instant::now());
+        drop(st);
+        self.start_due();
     }
 
     /// Sleep until an fd is ready or the timeout passes.
