@@ -42,36 +42,44 @@ struct Server {
 
 impl Server {
     fn start(store: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tend"))
-            .arg("config-server")
-            .arg("--listen")
-            .arg(format!("inet://127.0.0.1:{port}"))
-            .arg("--store")
-            .arg(store)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut s = Server {
-            child,
-            port,
-            store: store.to_path_buf(),
-        };
-        s.wait_ready();
-        s
+        // The port is free when picked but another test may take it before
+        // the server binds; then the server exits at once and we pick again.
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_tend"))
+                .arg("config-server")
+                .arg("--listen")
+                .arg(format!("inet://127.0.0.1:{port}"))
+                .arg("--store")
+                .arg(store)
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut s = Server {
+                child,
+                port,
+                store: store.to_path_buf(),
+            };
+            if s.wait_ready() {
+                return s;
+            }
+        }
+        panic!("config-server could not start on any port");
     }
 
-    fn wait_ready(&mut self) {
+    /// Wait until the server accepts; false when it exited first.
+    fn wait_ready(&mut self) -> bool {
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("config-server exited early: {st}");
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
             }
             assert!(start.elapsed() < DEADLINE, "config-server never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     fn kill9(&mut self) {
