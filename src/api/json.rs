@@ -62,11 +62,6 @@ pub(crate) fn push_strs<'s>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &
     out.push(b']');
 }
 
-/// Append `true` or `false`.
-pub(crate) fn push_bool(out: &mut Vec<u8>, b: bool) {
-    out.extend_from_slice(if b { b"true" } else { b"false" });
-}
-
 /// Append a signed integer.
 pub(crate) fn push_int(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
@@ -137,12 +132,10 @@ mod tests {
     }
 
     #[test]
-    fn arrays_and_booleans() {
+    fn arrays() {
         let list = written(|out| push_strs(out, ["a", "b\n"]));
         assert_eq!(list, r#"["a","b\n"]"#);
         assert_eq!(written(|out| push_strs(out, [])), "[]");
-        assert_eq!(written(|out| push_bool(out, true)), "true");
-        assert_eq!(written(|out| push_bool(out, false)), "false");
     }
 
     #[test]
