@@ -12,6 +12,11 @@ pub(crate) fn json(status: u16, value: &Value) -> ApiResponse {
     // Serializing a `Value` cannot fail (its map keys are strings); the
     // fallback only keeps this function total.
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes(status, body)
+}
+
+/// A JSON answer whose body is already written.
+pub(crate) fn json_bytes(status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse {
         status,
         headers: vec![("Content-Type".to_string(), JSON_TYPE.to_string())],
