@@ -357,20 +357,22 @@ impl Supervisor {
         }
     }
 
-    /// The UNIX sockets to serve: `--control` wins over the configuration.
-    /// In `tend -- CMD` mode there is no API unless asked for, as with tini.
-    fn unix_listeners(&self) -> Vec<PathBuf> {
-        let configured = {
-            let st = self.shared.lock();
-            st.config.control.sockets.clone()
-        };
-        let urls = if !self.opts.control.is_empty() {
+    /// The listeners in force: `--control` wins over the configuration; in
+    /// `tend -- CMD` mode there is no API unless asked for, as with tini.
+    fn control_urls(&self, config: &Config) -> Vec<ListenUrl> {
+        if !self.opts.control.is_empty() {
             self.opts.control.clone()
         } else if self.opts.command.is_some() {
             Vec::new()
         } else {
-            configured
-        };
+            config.control.sockets.clone()
+        }
+    }
+
+    /// The UNIX sockets to serve in-process.
+    fn unix_listeners(&self) -> Vec<PathBuf> {
+        let config = self.shared.lock().config.clone();
+        let urls = self.control_urls(&config);
         let mut paths: Vec<PathBuf> = urls
             .iter()
             .filter_map(|u| match u {
@@ -378,9 +380,9 @@ impl Supervisor {
                 ListenUrl::Inet(_) => None,
             })
             .collect();
-        let wants_tcp = urls.iter().any(|u| matches!(u, ListenUrl::Inet(_)));
-        if wants_tcp && paths.is_empty() {
-            // The gateway needs a UNIX socket to relay to.
+        if paths.is_empty() && !urls.is_empty() {
+            // TCP only: still give local administrators (and the agent) the
+            // default socket; the gateways' sockets go next to it.
             paths.push(PathBuf::from(crate::config::DEFAULT_SOCKET));
         }
         paths
@@ -388,16 +390,10 @@ impl Supervisor {
 
     /// The `inet://` listeners, each served by a gateway child.
     fn inet_listeners(&self, config: &Config) -> Vec<String> {
-        let urls = if !self.opts.control.is_empty() {
-            &self.opts.control
-        } else if self.opts.command.is_some() {
-            return Vec::new();
-        } else {
-            &config.control.sockets
-        };
-        urls.iter()
+        self.control_urls(config)
+            .into_iter()
             .filter_map(|u| match u {
-                ListenUrl::Inet(a) => Some(a.clone()),
+                ListenUrl::Inet(a) => Some(a),
                 ListenUrl::Unix(_) => None,
             })
             .collect()
