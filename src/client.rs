@@ -402,43 +402,45 @@ impl KeepAlive {
         message.extend_from_slice(body);
         let reused = self.conn.is_some();
         let mut sent = false;
-        match self.exchange(&message, method, max_body, deadline, &mut sent) {
+        let conn = match self.conn.take() {
+            Some(mut c) => {
+                c.get_mut().deadline = deadline;
+                c
+            }
+            None => self.connect(deadline)?,
+        };
+        match self.exchange(conn, &message, method, max_body, &mut sent) {
             Ok(resp) => Ok(resp),
             Err(e) if reused && is_stale(&e) && (idempotent(method) || !sent) => {
                 log::debug!("kept connection to {} failed ({e:?}): retrying", self.name);
-                self.exchange(&message, method, max_body, deadline, &mut sent)
+                let fresh = self.connect(deadline)?;
+                self.exchange(fresh, &message, method, max_body, &mut sent)
                     .map_err(|e| message_error(&self.name, max_body, e))
             }
             Err(e) => Err(message_error(&self.name, max_body, e)),
         }
     }
 
-    /// Send `message` on the kept connection (opened if there is none) and
-    /// read the answer; keep the connection only if it is clean afterwards.
+    /// A fresh connection, buffered for answers.
+    fn connect(&self, deadline: Instant) -> Result<BufReader<Deadlined>, ClientError> {
+        let stream = self.endpoint.connect(deadline)?;
+        // Room for a whole typical answer in one read.
+        Ok(BufReader::with_capacity(
+            64 * 1024,
+            Deadlined::new(stream, deadline),
+        ))
+    }
+
+    /// Send `message` on `conn` and read the answer; keep the connection
+    /// only if it is clean afterwards.
     fn exchange(
         &mut self,
+        mut conn: BufReader<Deadlined>,
         message: &[u8],
         method: &str,
         max_body: usize,
-        deadline: Instant,
         sent: &mut bool,
     ) -> Result<Response, MessageError> {
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => {
-                let stream = self.endpoint.connect(deadline).map_err(|e| match e {
-                    ClientError::Connect { source, .. } | ClientError::Io { source, .. } => {
-                        MessageError::Io(source)
-                    }
-                    _ => {
-                        MessageError::Io(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))
-                    }
-                })?;
-                // Room for a whole typical answer in one read.
-                BufReader::with_capacity(64 * 1024, Deadlined::new(stream, deadline))
-            }
-        };
-        conn.get_mut().deadline = deadline;
         write_counting(conn.get_mut(), message, sent)?;
         let (resp, reusable) = read_response_framed(&mut conn, method, max_body)?;
         // Bytes past the answer would be read as the next one: never reuse then.
@@ -1001,6 +1003,96 @@ mod tests {
             }
         });
         server
+    }
+
+    /// A raw HTTP server on a UNIX socket: answers each request with the
+    /// number of its connection (1-based), unless `answer(conn, request)`
+    /// says to close without answering. Counts the requests it read.
+    fn counting_server(
+        path: &std::path::Path,
+        answer: fn(usize, usize) -> bool,
+    ) -> Arc<std::sync::atomic::AtomicUsize> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                for n in 1.. {
+                    let Ok(Some((_, headers))) = read_head(&mut reader, MAX_HEAD, MAX_HEADERS)
+                    else {
+                        break;
+                    };
+                    let framing = message_framing(&headers, Framing::Empty).unwrap();
+                    read_body(&mut reader, framing, 1 << 20).unwrap();
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !answer(i + 1, n) {
+                        break;
+                    }
+                    let body = (i + 1).to_string();
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    stream
+                        .write_all(format!("{head}{body}").as_bytes())
+                        .unwrap();
+                }
+            }
+        });
+        seen
+    }
+
+    #[test]
+    fn keep_alive_reuses_one_connection() {
+        let path = temp_sock("keepalive");
+        counting_server(&path, |_, _| true);
+        let mut ka = KeepAlive::new(Endpoint::Unix(path));
+        for _ in 0..5 {
+            let r = ka
+                .request("GET", "/", &[], b"", Duration::from_secs(10), 1000)
+                .unwrap();
+            assert_eq!((r.status, r.text().as_str()), (200, "1"));
+        }
+        let r = ka
+            .request("POST", "/x", &[], b"{}", Duration::from_secs(10), 1000)
+            .unwrap();
+        assert_eq!(r.text(), "1");
+    }
+
+    #[test]
+    fn keep_alive_retries_only_what_is_safe_to_repeat() {
+        let path = temp_sock("keepalive-retry");
+        // Every connection reads its second request and closes unanswered.
+        let seen = counting_server(&path, |_, n| n == 1);
+        let mut ka = KeepAlive::new(Endpoint::Unix(path));
+        let get = |ka: &mut KeepAlive, method: &str| {
+            ka.request(method, "/", &[], b"", Duration::from_secs(10), 1000)
+        };
+        assert_eq!(get(&mut ka, "GET").unwrap().text(), "1");
+        // Sent on connection 1 and lost: a GET is repeated on a new one.
+        assert_eq!(get(&mut ka, "GET").unwrap().text(), "2");
+        // Sent on connection 2, which closes without answering: a POST
+        // must not be repeated.
+        let err = get(&mut ka, "POST").unwrap_err();
+        assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn armed_timeout_is_reset_only_when_it_drifts() {
+        let mut armed = Armed::default();
+        let deadline = Instant::now() + Duration::from_secs(100);
+        assert!(armed.update(deadline).unwrap().is_some());
+        assert_eq!(armed.update(deadline).unwrap(), None);
+        assert!(
+            armed
+                .update(deadline + Duration::from_secs(50))
+                .unwrap()
+                .is_some()
+        );
+        assert!(armed.update(deadline).unwrap().is_some());
+        armed.reset();
+        assert!(armed.update(deadline).unwrap().is_some());
+        assert!(armed.update(Instant::now()).is_err());
     }
 
     #[test]
