@@ -1,9 +1,11 @@
 //! A small synchronous HTTP/1.1 client over UNIX and TCP sockets.
 //!
 //! Used by `tendctl`, the gateway (to relay to the UNIX control socket), the
-//! fleet agent and the tests. One request per connection (`Connection:
-//! close`): the control API is low-volume, and a fresh connection per call
-//! keeps the client free of pooling state. Every read and write runs against
+//! fleet agent and the tests. [`request`] makes one request per connection
+//! (`Connection: close`): the control API is low-volume, and a fresh
+//! connection per call keeps callers free of pooling state. The gateway,
+//! which relays every TCP request, keeps one connection per client
+//! connection instead ([`KeepAlive`]). Every read and write runs against
 //! one overall deadline, and response bodies are capped, so a hung or hostile
 //! server costs the caller at most `timeout` and a bounded amount of memory.
 //!
@@ -326,30 +328,162 @@ pub fn request_with_limit(
     max_body: usize,
 ) -> Result<Response, ClientError> {
     let deadline = Instant::now() + timeout;
-    let head = format_request(endpoint, method, path, headers, body.len())?;
+    let head = format_request(endpoint, method, path, headers, body.len(), false)?;
     let stream = endpoint.connect(deadline)?;
-    let mut conn = Deadlined { stream, deadline };
+    let mut conn = Deadlined::new(stream, deadline);
     let name = endpoint.to_string();
     let io_err = |e: io::Error| classify_io(&name, e);
     conn.write_all(head.as_bytes()).map_err(io_err)?;
     conn.write_all(body).map_err(io_err)?;
     conn.flush().map_err(io_err)?;
     let mut reader = BufReader::new(conn);
-    read_response(&mut reader, method, max_body).map_err(|e| match e {
-        MessageError::Io(e) => classify_io(&name, e),
+    read_response(&mut reader, method, max_body).map_err(|e| message_error(&name, max_body, e))
+}
+
+/// A [`MessageError`] met while talking to `endpoint`, as a [`ClientError`].
+fn message_error(endpoint: &str, max_body: usize, e: MessageError) -> ClientError {
+    match e {
+        MessageError::Io(e) => classify_io(endpoint, e),
         MessageError::TooLarge => ClientError::TooLarge {
-            endpoint: name.clone(),
+            endpoint: endpoint.to_string(),
             limit: max_body,
         },
         MessageError::Malformed(reason) => ClientError::Malformed {
-            endpoint: name.clone(),
+            endpoint: endpoint.to_string(),
             reason: reason.to_string(),
         },
         MessageError::Closed => ClientError::Malformed {
-            endpoint: name.clone(),
+            endpoint: endpoint.to_string(),
             reason: "connection closed before a complete answer".to_string(),
         },
-    })
+    }
+}
+
+/// One keep-alive connection to an endpoint, reused across requests.
+///
+/// For the gateway: a fresh connection per relayed request costs a connect,
+/// an accept and a thread hand-off in the daemon each time, which dominated
+/// the relay's latency. The connection is opened lazily and dropped after
+/// any error or any answer that does not leave it reusable.
+pub(crate) struct KeepAlive {
+    endpoint: Endpoint,
+    name: String,
+    conn: Option<BufReader<Deadlined>>,
+}
+
+impl KeepAlive {
+    /// No connection yet: the first [`KeepAlive::request`] opens it.
+    pub(crate) fn new(endpoint: Endpoint) -> KeepAlive {
+        let name = endpoint.to_string();
+        KeepAlive {
+            endpoint,
+            name,
+            conn: None,
+        }
+    }
+
+    /// [`request_with_limit`] over the kept connection. A failure on a
+    /// reused connection (the daemon closed it while idle, or died) is
+    /// retried once on a fresh one, but only if repeating the request is
+    /// harmless: it is `GET`/`HEAD`, or none of it was sent. `timeout`
+    /// bounds the whole call, retry included.
+    pub(crate) fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<Response, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let mut message =
+            format_request(&self.endpoint, method, path, headers, body.len(), true)?.into_bytes();
+        message.extend_from_slice(body);
+        let reused = self.conn.is_some();
+        let mut sent = false;
+        let conn = match self.conn.take() {
+            Some(mut c) => {
+                c.get_mut().deadline = deadline;
+                c
+            }
+            None => self.connect(deadline)?,
+        };
+        match self.exchange(conn, &message, method, max_body, &mut sent) {
+            Ok(resp) => Ok(resp),
+            Err(e) if reused && is_stale(&e) && (idempotent(method) || !sent) => {
+                log::debug!("kept connection to {} failed ({e:?}): retrying", self.name);
+                let fresh = self.connect(deadline)?;
+                self.exchange(fresh, &message, method, max_body, &mut sent)
+                    .map_err(|e| message_error(&self.name, max_body, e))
+            }
+            Err(e) => Err(message_error(&self.name, max_body, e)),
+        }
+    }
+
+    /// A fresh connection, buffered for answers.
+    fn connect(&self, deadline: Instant) -> Result<BufReader<Deadlined>, ClientError> {
+        let stream = self.endpoint.connect(deadline)?;
+        // Room for a whole typical answer in one read.
+        Ok(BufReader::with_capacity(
+            64 * 1024,
+            Deadlined::new(stream, deadline),
+        ))
+    }
+
+    /// Send `message` on `conn` and read the answer; keep the connection
+    /// only if it is clean afterwards.
+    fn exchange(
+        &mut self,
+        mut conn: BufReader<Deadlined>,
+        message: &[u8],
+        method: &str,
+        max_body: usize,
+        sent: &mut bool,
+    ) -> Result<Response, MessageError> {
+        write_counting(conn.get_mut(), message, sent)?;
+        let (resp, reusable) = read_response_framed(&mut conn, method, max_body)?;
+        // Bytes past the answer would be read as the next one: never reuse then.
+        if reusable && conn.buffer().is_empty() {
+            self.conn = Some(conn);
+        }
+        Ok(resp)
+    }
+}
+
+/// Write all of `buf`, noting in `sent` once any byte has left.
+fn write_counting<W: Write>(w: &mut W, mut buf: &[u8], sent: &mut bool) -> io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *sent = true;
+                buf = buf.get(n..).unwrap_or_default();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether an error looks like a kept connection gone stale (closed or
+/// reset by the peer) rather than a slow or misbehaving server, which a
+/// retry would not cure.
+fn is_stale(e: &MessageError) -> bool {
+    match e {
+        MessageError::Closed => true,
+        MessageError::Io(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ),
+        MessageError::TooLarge | MessageError::Malformed(_) => false,
+    }
+}
+
+/// Methods a retry cannot turn into a second effect.
+fn idempotent(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
 }
 
 /// Turn an I/O error into a timeout or a plain I/O failure.
@@ -373,6 +507,7 @@ fn format_request(
     path: &str,
     headers: &[(&str, &str)],
     body_len: usize,
+    keep_alive: bool,
 ) -> Result<String, ClientError> {
     if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(ClientError::BadRequest(format!("bad method {method:?}")));
@@ -380,8 +515,9 @@ fn format_request(
     if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(ClientError::BadRequest(format!("bad path {path:?}")));
     }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {body_len}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: {connection}\r\nContent-Length: {body_len}\r\n",
         endpoint.host_header()
     );
     for (name, value) in headers {
@@ -418,6 +554,16 @@ fn read_response<R: BufRead>(
     method: &str,
     max_body: usize,
 ) -> Result<Response, MessageError> {
+    read_response_framed(r, method, max_body).map(|(resp, _)| resp)
+}
+
+/// [`read_response`], also telling whether the connection may carry another
+/// request: an HTTP/1.1 answer with a known length and no `Connection: close`.
+fn read_response_framed<R: BufRead>(
+    r: &mut R,
+    method: &str,
+    max_body: usize,
+) -> Result<(Response, bool), MessageError> {
     loop {
         let (line, headers) = read_head(r, MAX_HEAD, MAX_HEADERS)?.ok_or(MessageError::Closed)?;
         let status = parse_status_line(&line)?;
@@ -430,11 +576,16 @@ fn read_response<R: BufRead>(
             message_framing(&headers, Framing::UntilClose)?
         };
         let body = read_body(r, framing, max_body)?;
-        return Ok(Response {
+        let reusable = line.starts_with("HTTP/1.1 ")
+            && framing != Framing::UntilClose
+            && !header_value(&headers, "connection")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+        let resp = Response {
             status,
             headers,
             body,
-        });
+        };
+        return Ok((resp, reusable));
     }
 }
 
@@ -694,33 +845,92 @@ enum Stream {
     Tcp(TcpStream),
 }
 
+/// A socket timeout kept close to a deadline with few `setsockopt` calls.
+///
+/// A socket timeout is relative to the start of each call, so it must be
+/// re-set as the deadline nears; doing it before every read and write cost
+/// more than the reads and writes on a busy keep-alive connection. It is
+/// re-set only when a call started now would end more than 1/32 of the time
+/// left before or after the deadline.
+#[derive(Debug, Default)]
+pub(crate) struct Armed(Option<Duration>);
+
+impl Armed {
+    /// The timeout to set before a call, or `None` if the one set will do.
+    /// Fails once the deadline has passed.
+    pub(crate) fn update(&mut self, deadline: Instant) -> io::Result<Option<Duration>> {
+        let now = Instant::now();
+        let left = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?;
+        if let Some(timeout) = self.0 {
+            let end = now + timeout;
+            let drift = if end > deadline {
+                end - deadline
+            } else {
+                deadline - end
+            };
+            if drift <= left / 32 {
+                return Ok(None);
+            }
+        }
+        self.0 = Some(left);
+        Ok(Some(left))
+    }
+
+    /// Forget the timeout (after setting it failed).
+    pub(crate) fn reset(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// A socket whose every read and write must finish before one deadline.
 struct Deadlined {
     stream: Stream,
     deadline: Instant,
+    read_armed: Armed,
+    write_armed: Armed,
 }
 
 impl Deadlined {
-    /// Arm the socket timeouts with the time left.
-    fn arm(&self) -> io::Result<()> {
-        let left = remaining(self.deadline)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?;
-        match &self.stream {
-            Stream::Unix(s) => {
-                s.set_read_timeout(Some(left))?;
-                s.set_write_timeout(Some(left))
-            }
-            Stream::Tcp(s) => {
-                s.set_read_timeout(Some(left))?;
-                s.set_write_timeout(Some(left))
-            }
+    fn new(stream: Stream, deadline: Instant) -> Deadlined {
+        Deadlined {
+            stream,
+            deadline,
+            read_armed: Armed::default(),
+            write_armed: Armed::default(),
         }
+    }
+
+    /// Arm the read timeout with the time left.
+    fn arm_read(&mut self) -> io::Result<()> {
+        let Some(left) = self.read_armed.update(self.deadline)? else {
+            return Ok(());
+        };
+        let set = match &self.stream {
+            Stream::Unix(s) => s.set_read_timeout(Some(left)),
+            Stream::Tcp(s) => s.set_read_timeout(Some(left)),
+        };
+        set.inspect_err(|_| self.read_armed.reset())
+    }
+
+    /// Arm the write timeout with the time left.
+    fn arm_write(&mut self) -> io::Result<()> {
+        let Some(left) = self.write_armed.update(self.deadline)? else {
+            return Ok(());
+        };
+        let set = match &self.stream {
+            Stream::Unix(s) => s.set_write_timeout(Some(left)),
+            Stream::Tcp(s) => s.set_write_timeout(Some(left)),
+        };
+        set.inspect_err(|_| self.write_armed.reset())
     }
 }
 
 impl Read for Deadlined {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
+        self.arm_read()?;
         match &mut self.stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
@@ -730,7 +940,7 @@ impl Read for Deadlined {
 
 impl Write for Deadlined {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
+        self.arm_write()?;
         match &mut self.stream {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
@@ -793,6 +1003,96 @@ mod tests {
             }
         });
         server
+    }
+
+    /// A raw HTTP server on a UNIX socket: answers each request with the
+    /// number of its connection (1-based), unless `answer(conn, request)`
+    /// says to close without answering. Counts the requests it read.
+    fn counting_server(
+        path: &std::path::Path,
+        answer: fn(usize, usize) -> bool,
+    ) -> Arc<std::sync::atomic::AtomicUsize> {
+        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                for n in 1.. {
+                    let Ok(Some((_, headers))) = read_head(&mut reader, MAX_HEAD, MAX_HEADERS)
+                    else {
+                        break;
+                    };
+                    let framing = message_framing(&headers, Framing::Empty).unwrap();
+                    read_body(&mut reader, framing, 1 << 20).unwrap();
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !answer(i + 1, n) {
+                        break;
+                    }
+                    let body = (i + 1).to_string();
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    stream
+                        .write_all(format!("{head}{body}").as_bytes())
+                        .unwrap();
+                }
+            }
+        });
+        seen
+    }
+
+    #[test]
+    fn keep_alive_reuses_one_connection() {
+        let path = temp_sock("keepalive");
+        counting_server(&path, |_, _| true);
+        let mut ka = KeepAlive::new(Endpoint::Unix(path));
+        for _ in 0..5 {
+            let r = ka
+                .request("GET", "/", &[], b"", Duration::from_secs(10), 1000)
+                .unwrap();
+            assert_eq!((r.status, r.text().as_str()), (200, "1"));
+        }
+        let r = ka
+            .request("POST", "/x", &[], b"{}", Duration::from_secs(10), 1000)
+            .unwrap();
+        assert_eq!(r.text(), "1");
+    }
+
+    #[test]
+    fn keep_alive_retries_only_what_is_safe_to_repeat() {
+        let path = temp_sock("keepalive-retry");
+        // Every connection reads its second request and closes unanswered.
+        let seen = counting_server(&path, |_, n| n == 1);
+        let mut ka = KeepAlive::new(Endpoint::Unix(path));
+        let get = |ka: &mut KeepAlive, method: &str| {
+            ka.request(method, "/", &[], b"", Duration::from_secs(10), 1000)
+        };
+        assert_eq!(get(&mut ka, "GET").unwrap().text(), "1");
+        // Sent on connection 1 and lost: a GET is repeated on a new one.
+        assert_eq!(get(&mut ka, "GET").unwrap().text(), "2");
+        // Sent on connection 2, which closes without answering: a POST
+        // must not be repeated.
+        let err = get(&mut ka, "POST").unwrap_err();
+        assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn armed_timeout_is_reset_only_when_it_drifts() {
+        let mut armed = Armed::default();
+        let deadline = Instant::now() + Duration::from_secs(100);
+        assert!(armed.update(deadline).unwrap().is_some());
+        assert_eq!(armed.update(deadline).unwrap(), None);
+        assert!(
+            armed
+                .update(deadline + Duration::from_secs(50))
+                .unwrap()
+                .is_some()
+        );
+        assert!(armed.update(deadline).unwrap().is_some());
+        armed.reset();
+        assert!(armed.update(deadline).unwrap().is_some());
+        assert!(armed.update(Instant::now()).is_err());
     }
 
     #[test]

@@ -309,16 +309,20 @@ fn linger_close(mut stream: TcpStream) {
 struct DeadlineReader {
     stream: TcpStream,
     deadline: Instant,
+    armed: client::Armed,
 }
 
 impl Read for DeadlineReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self
-            .deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "request too slow"))?;
-        self.stream.set_read_timeout(Some(left))?;
+        let arm = self
+            .armed
+            .update(self.deadline)
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request too slow"))?;
+        if let Some(left) = arm {
+            self.stream
+                .set_read_timeout(Some(left))
+                .inspect_err(|_| self.armed.reset())?;
+        }
         self.stream.read(buf)
     }
 }
@@ -335,15 +339,19 @@ fn handle_connection(stream: TcpStream, peer: SocketAddr, gw: &Gateway) {
         DeadlineReader {
             stream,
             deadline: Instant::now() + HEAD_TIMEOUT,
+            armed: client::Armed::default(),
         },
     );
     let peer_ip = canonical_ip(peer.ip());
+    // One upstream connection per client connection: a fresh one per
+    // request cost more than the request itself.
+    let mut upstream = client::KeepAlive::new(gw.upstream.clone());
     for served in 1..=MAX_REQUESTS_PER_CONN {
         reader.get_mut().deadline = Instant::now() + HEAD_TIMEOUT;
         // The last answer on a connection must say so, or a keep-alive
         // client sends its next request into a closing socket.
         let last = served == MAX_REQUESTS_PER_CONN;
-        let outcome = serve_one(&mut reader, &mut writer, peer_ip, gw, last);
+        let outcome = serve_one(&mut reader, &mut writer, &mut upstream, peer_ip, gw, last);
         if outcome != Outcome::KeepAlive {
             if outcome == Outcome::Refused {
                 linger_close(writer);
@@ -388,6 +396,7 @@ impl Refusal {
 fn serve_one(
     reader: &mut BufReader<DeadlineReader>,
     writer: &mut TcpStream,
+    upstream: &mut client::KeepAlive,
     peer: IpAddr,
     gw: &Gateway,
     last: bool,
@@ -433,7 +442,7 @@ fn serve_one(
         Err(_) => return Outcome::Gone,
     };
     let keep_alive = !last && wants_keep_alive(&req, &headers);
-    let (status, out_headers, answer) = relay(&req, &headers, &body, peer, rights, gw);
+    let (status, out_headers, answer) = relay(upstream, &req, &headers, &body, peer, rights, gw);
     let head_only = req.method == "HEAD";
     match write_response(writer, status, &out_headers, &answer, keep_alive, head_only) {
         Ok(()) if keep_alive => Outcome::KeepAlive,
@@ -549,6 +558,7 @@ fn wants_keep_alive(req: &RequestLine, headers: &[(String, String)]) -> bool {
 
 /// Send the request to the daemon; the answer to give the client.
 fn relay(
+    upstream: &mut client::KeepAlive,
     req: &RequestLine,
     headers: &[(String, String)],
     body: &[u8],
@@ -575,8 +585,7 @@ fn relay(
     } else {
         &req.method
     };
-    match client::request_with_limit(
-        &gw.upstream,
+    match upstream.request(
         method,
         &req.target,
         &forward,
@@ -659,10 +668,12 @@ fn write_response(
         body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     ));
-    w.write_all(head.as_bytes())?;
+    // One write for head and body: one segment for a small answer.
+    let mut out = head.into_bytes();
     if !head_only {
-        w.write_all(body)?;
+        out.extend_from_slice(body);
     }
+    w.write_all(&out)?;
     w.flush()
 }
 
