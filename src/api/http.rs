@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use tiny_http::{Header, Server};
+use tiny_http::Server;
 
 /// Worker threads per socket. Answers are quick (the main loop replies at
 /// once), so two keep the API responsive while one is stuck on a slow
@@ -317,7 +317,8 @@ fn serve_one(shared: &Shared, policy: &SocketPolicy, mut request: tiny_http::Req
     let mut api_request = match convert(&mut request) {
         Ok(r) => r,
         Err(response) => {
-            respond(request, response);
+            // The body may be partly unread (an endless chunked one).
+            respond_before_body(request, response);
             return;
         }
     };
@@ -403,7 +404,7 @@ fn refuse_oversized(request: tiny_http::Request) {
         // so a client that never sends it does not hold a worker.
         let spawned = thread::Builder::new()
             .name("api-drain".into())
-            .spawn(move || respond(request, too_large()));
+            .spawn(move || respond_before_body(request, too_large()));
         if let Err(e) = spawned {
             log::error!("cannot start a drain thread: {e}");
         }
@@ -418,17 +419,76 @@ fn refuse_oversized(request: tiny_http::Request) {
     std::mem::forget(stream);
 }
 
-/// Send a plain response through tiny_http.
-fn respond(request: tiny_http::Request, response: ApiResponse) {
+/// Answer a request whose body was not read, through tiny_http's own
+/// `respond`: it writes the answer first and drains the body after, where
+/// [`respond`] would drain first (dropping the request) and answer a client
+/// that waits for the answer before sending its body never.
+fn respond_before_body(request: tiny_http::Request, response: ApiResponse) {
     let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
     for (name, value) in &response.headers {
-        match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            Ok(header) => out.add_header(header),
-            Err(()) => log::warn!("dropped an invalid response header {name}"),
+        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(header);
         }
     }
     if let Err(e) = request.respond(out) {
         log::debug!("could not send an API answer: {e}");
+    }
+}
+
+/// Send an answer to a request whose body was read.
+fn respond(request: tiny_http::Request, response: ApiResponse) {
+    let answer = render(&request, &response);
+    // One write for head and body: tiny_http's own `respond` goes through a
+    // 1 KiB buffer and an 8 KiB copy loop, three writes for a typical
+    // `/programs` answer, each waking the reader (the gateway) again.
+    let mut writer = request.into_writer();
+    if let Err(e) = writer.write_all(&answer).and_then(|()| writer.flush()) {
+        log::debug!("could not send an API answer: {e}");
+    }
+}
+
+/// The whole HTTP/1.1 answer as bytes. Headers that could break the
+/// framing (CR, LF) are dropped; HEAD gets the head only.
+fn render(request: &tiny_http::Request, response: &ApiResponse) -> Vec<u8> {
+    let status = tiny_http::StatusCode(response.status);
+    let mut out = Vec::with_capacity(256 + response.body.len());
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\n",
+        response.status,
+        status.default_reason_phrase()
+    );
+    for (name, value) in &response.headers {
+        let framing = |t: &str| t.bytes().any(|b| b == b'\r' || b == b'\n');
+        if framing(name) || framing(value) || name.eq_ignore_ascii_case("content-length") {
+            log::warn!("dropped an invalid response header {name}");
+            continue;
+        }
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    let _ = write!(out, "Content-Length: {}\r\n", response.body.len());
+    if closes_after(request) {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if request.method() != &tiny_http::Method::Head {
+        out.extend_from_slice(&response.body);
+    }
+    out
+}
+
+/// Will tiny_http close the connection after this request? Then say so.
+fn closes_after(request: &tiny_http::Request) -> bool {
+    let connection = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Connection"))
+        .map(|h| h.value.as_str().to_ascii_lowercase());
+    let http10 = *request.http_version() == tiny_http::HTTPVersion(1, 0);
+    match connection.as_deref() {
+        Some(v) if v.contains("close") => true,
+        Some(v) if v.contains("keep-alive") => false,
+        _ => http10,
     }
 }
 
