@@ -1,7 +1,7 @@
 //! Component lifecycles: starting, reaping, exits, stopping, throttling,
 //! and the shutdown sequence.
 
-use super::{Phase, Shutdown, Supervisor};
+use super::{Phase, Shutdown, Supervisor, pid1};
 use crate::config::{ExitAction, ExitMatch, Mode, Throttle};
 use crate::shared::{Refusal, Reply, ShutdownKind, State};
 use crate::spawn;
@@ -626,8 +626,6 @@ impl Supervisor {
         }
     }
 }
-
-use super::pid1;
 
 /// The throttle defaults in force: the config's, as changed by `/updateConfig`.
 fn current_throttle_defaults(st: &State) -> (Throttle, Throttle) {
