@@ -423,10 +423,7 @@ impl Supervisor {
                 c.active = true;
                 c.restart_pending = false;
                 if c.pid.is_none() {
-                    c.status = Status::Stopped;
-                    c.wakeup = None;
-                    c.recent_starts.clear();
-                    c.demand = true;
+                    demand_start(c);
                 }
             }
         }
@@ -458,10 +455,7 @@ impl Supervisor {
                     c.restart_pending = true;
                     self.stop(c, now);
                 } else {
-                    c.status = Status::Stopped;
-                    c.wakeup = None;
-                    c.recent_starts.clear();
-                    c.demand = true;
+                    demand_start(c);
                 }
             }
         }
@@ -672,6 +666,15 @@ fn respawn_or_sleep(c: &mut Component, now: Instant, defaults: (Throttle, Thrott
     } else {
         c.status = Status::Stopped;
     }
+}
+
+/// Ask for a start at the next chance, forgetting any sleep or back-off:
+/// an explicit request overrides the throttle.
+fn demand_start(c: &mut Component) {
+    c.status = Status::Stopped;
+    c.wakeup = None;
+    c.recent_starts.clear();
+    c.demand = true;
 }
 
 /// Every tag must name a component.
