@@ -17,7 +17,7 @@
 //! never inside PID 1: tiny_http has no timeouts and can abort on a hostile
 //! `Content-Length`, which here costs at most a restart.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::messages::{
     Agent, AgentGroup, Api, Code, ConfigUpdateInfo, Param, Payload, Request, Response, UpdateStatus,
 };
-use super::store::{State, Store, StoredConfig};
+use super::store::{State, Store, StoredConfig, Table};
 use crate::config::{ComponentSpec, ConfigServerSpec, Mode};
 
 /// Largest request body accepted.
@@ -508,7 +508,7 @@ struct Inner {
     state: State,
     store: Store,
     /// Last heartbeat per agent, in unix milliseconds (memory only).
-    seen_ms: HashMap<String, u64>,
+    seen_ms: Table<u64>,
 }
 
 /// The API's semantics over the durable state.
@@ -560,24 +560,20 @@ impl Service {
     fn new(store: Store, mut state: State, opts: &Options) -> Service {
         state
             .groups
-            .entry(DEFAULT_GROUP.to_string())
-            .or_insert_with(|| AgentGroup {
+            .get_or_insert_with(DEFAULT_GROUP, || AgentGroup {
                 group_name: DEFAULT_GROUP.to_string(),
                 description: "every agent".to_string(),
                 tags: Vec::new(),
             });
         // Agents loaded from disk count as last seen at their recorded
         // heartbeat, so a long-dead agent shows offline after a restart.
-        let seen_ms = state
-            .agents
-            .values()
-            .map(|a| {
-                let ms = u64::try_from(a.latest_heartbeat_time)
-                    .unwrap_or(0)
-                    .saturating_mul(1000);
-                (a.agent_id.clone(), ms)
-            })
-            .collect();
+        let mut seen_ms = Table::default();
+        for a in state.agents.values() {
+            let ms = u64::try_from(a.latest_heartbeat_time)
+                .unwrap_or(0)
+                .saturating_mul(1000);
+            seen_ms.insert(a.agent_id.clone(), ms);
+        }
         Service {
             inner: Mutex::new(Inner {
                 state,
@@ -646,7 +642,7 @@ impl Service {
                 i.state
                     .applied
                     .get(&req.group_name)
-                    .is_some_and(|s| s.contains(&req.config_name))
+                    .is_some_and(|s| s.contains_key(&req.config_name))
             })
         });
         match already {
@@ -658,9 +654,8 @@ impl Service {
             Ok(false) => self.mutate(|s| {
                 check_group_and_config(s, &req.group_name, &req.config_name)?;
                 s.applied
-                    .entry(req.group_name.clone())
-                    .or_default()
-                    .insert(req.config_name.clone());
+                    .get_or_insert_with(&req.group_name, Table::default)
+                    .add(req.config_name.clone());
                 Ok(format!(
                     "config {} applied to agent group {}",
                     req.config_name, req.group_name
@@ -891,7 +886,7 @@ fn delete_group(s: &mut State, name: &str) -> Result<String, Refusal> {
             Code::InvalidParameter,
             format!(
                 "agent group {name} still has configs applied ({}); remove them first",
-                join(applied)
+                join(applied.keys())
             ),
         ));
     }
@@ -968,7 +963,7 @@ fn update_config(s: &mut State, req: &Request) -> Result<String, Refusal> {
 fn groups_applying<'a>(s: &'a State, config: &'a str) -> impl Iterator<Item = &'a String> {
     s.applied
         .iter()
-        .filter(move |(_, set)| set.contains(config))
+        .filter(move |(_, set)| set.contains_key(config))
         .map(|(g, _)| g)
 }
 
@@ -1023,7 +1018,7 @@ fn remove_config(s: &mut State, req: &Request) -> Result<String, Refusal> {
             format!("config {config} is not applied to agent group {group}"),
         ));
     }
-    if s.applied.get(group).is_some_and(BTreeSet::is_empty) {
+    if s.applied.get(group).is_some_and(Table::is_empty) {
         s.applied.remove(group);
     }
     Ok(format!("config {config} removed from agent group {group}"))
@@ -1036,7 +1031,7 @@ fn applied_configs(s: &State, group: &str) -> Response {
     let names = s
         .applied
         .get(group)
-        .map(|set| set.iter().cloned().collect())
+        .map(|set| set.keys().cloned().collect())
         .unwrap_or_default();
     with(Payload::ConfigNames(names))
 }
@@ -1055,17 +1050,30 @@ fn get_config_list(s: &State, req: &Request) -> Response {
     let Some(agent) = s.agents.get(&req.agent_id) else {
         return agent_not_exist(&req.agent_id).into();
     };
-    let mut wanted: BTreeMap<&str, &StoredConfig> = BTreeMap::new();
+    // The live configs applied to one of the agent's groups, by name; an
+    // entry is taken (set to None) once the agent's list has mentioned it.
+    let mut wanted: Vec<(&str, Option<&StoredConfig>)> = Vec::new();
     for group in s.groups.values().filter(|g| group_matches(g, agent)) {
-        for name in s.applied.get(&group.group_name).into_iter().flatten() {
-            if let Some(c) = live_config(s, name) {
-                wanted.insert(name, c);
+        for name in s
+            .applied
+            .get(&group.group_name)
+            .into_iter()
+            .flat_map(Table::keys)
+        {
+            if let Some(c) = live_config(s, name)
+                && let Err(i) = wanted.binary_search_by(|(n, _)| (*n).cmp(name))
+            {
+                wanted.insert(i, (name, Some(c)));
             }
         }
     }
     let mut infos = Vec::new();
     for (name, have) in &req.config_versions {
-        let info = match wanted.remove(name.as_str()) {
+        let slot = wanted
+            .binary_search_by(|(n, _)| (*n).cmp(name.as_str()))
+            .ok()
+            .and_then(|i| wanted.get_mut(i));
+        let info = match slot.and_then(|(_, c)| c.take()) {
             None => ConfigUpdateInfo {
                 config_name: name.clone(),
                 update_status: UpdateStatus::Deleted,
@@ -1081,7 +1089,12 @@ fn get_config_list(s: &State, req: &Request) -> Response {
         };
         infos.push(info);
     }
-    infos.extend(wanted.values().map(|c| update_info(c, UpdateStatus::New)));
+    infos.extend(
+        wanted
+            .iter()
+            .filter_map(|(_, c)| *c)
+            .map(|c| update_info(c, UpdateStatus::New)),
+    );
     with(Payload::ConfigUpdateInfos(infos))
 }
 

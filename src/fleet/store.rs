@@ -11,7 +11,6 @@
 //! `DIR/lock` is held with `flock` while the server runs, so two servers never
 //! share (and clobber) one store.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -43,13 +42,125 @@ pub struct StoredConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     /// Agent groups by name (`default` included).
-    pub groups: BTreeMap<String, AgentGroup>,
+    pub groups: Table<AgentGroup>,
     /// Configs by name, tombstones included.
-    pub configs: BTreeMap<String, StoredConfig>,
+    pub configs: Table<StoredConfig>,
     /// Group name to the names of the configs applied to it.
-    pub applied: BTreeMap<String, BTreeSet<String>>,
+    pub applied: Table<Names>,
     /// Known agents by id.
-    pub agents: BTreeMap<String, Agent>,
+    pub agents: Table<Agent>,
+}
+
+/// A set of names, in order.
+pub type Names = Table<()>;
+
+/// A map from names to values: a `Vec` kept sorted by name.
+///
+/// Why not `BTreeMap`: each `BTreeMap<K, V>` brings some 10 KiB of its own
+/// code into the binary, and the server already copies its whole state on
+/// every change (see `commit` in the server), so the linear inserts of a
+/// sorted `Vec` change nothing in how it scales.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table<V> {
+    rows: Vec<(String, V)>,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table { rows: Vec::new() }
+    }
+}
+
+impl<V> Table<V> {
+    /// Where `key` is, or where it would go.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.rows.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&V> {
+        let i = self.find(key).ok()?;
+        self.rows.get(i).map(|(_, v)| v)
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        let i = self.find(key).ok()?;
+        self.rows.get_mut(i).map(|(_, v)| v)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+
+    /// Set the value of `key`, replacing any old one.
+    pub fn insert(&mut self, key: String, value: V) {
+        match self.find(&key) {
+            Ok(i) => {
+                if let Some(row) = self.rows.get_mut(i) {
+                    row.1 = value;
+                }
+            }
+            Err(i) => self.rows.insert(i, (key, value)),
+        }
+    }
+
+    /// The value of `key`, made with `make` first if there is none.
+    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.rows.insert(i, (key.to_string(), make()));
+                i
+            }
+        };
+        // In bounds: `i` was found or has just been filled.
+        &mut self.rows[i].1
+    }
+
+    /// Remove `key`; whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        match self.find(key) {
+            Ok(i) => {
+                self.rows.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Keys and values, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.rows.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.rows.iter().map(|(k, _)| k)
+    }
+
+    /// Values, by key.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.rows.iter().map(|(_, v)| v)
+    }
+}
+
+impl Names {
+    /// Add `name`.
+    pub fn add(&mut self, name: String) {
+        self.insert(name, ());
+    }
 }
 
 /// Why the store could not be opened or written.
@@ -251,10 +362,15 @@ fn to_json(state: &State) -> Value {
         .map(|c| json!({"config": c.config.to_json(), "version": c.version, "deleted": c.deleted}))
         .collect();
     let agents: Vec<Value> = state.agents.values().map(Message::to_json).collect();
+    let applied: Map<String, Value> = state
+        .applied
+        .iter()
+        .map(|(group, names)| (group.clone(), names.keys().cloned().collect()))
+        .collect();
     json!({
         "groups": groups,
         "configs": configs,
-        "applied": state.applied,
+        "applied": applied,
         "agents": agents,
     })
 }
@@ -286,12 +402,10 @@ fn from_json(v: &Value) -> Result<State, String> {
         let applied = applied.as_object().ok_or("applied is not an object")?;
         for (group, names) in applied {
             let names = names.as_array().ok_or("applied entry is not an array")?;
-            // A loop, not `collect`: collecting into a set sorts first, and
-            // that sort would be the only one of its kind in the binary.
-            let mut set = BTreeSet::new();
+            let mut set = Names::default();
             for n in names {
                 let name = n.as_str().ok_or("applied name is not a string")?;
-                set.insert(name.to_string());
+                set.add(name.to_string());
             }
             state.applied.insert(group.clone(), set);
         }
@@ -343,7 +457,8 @@ mod tests {
             },
         );
         s.applied
-            .insert("default".into(), BTreeSet::from(["c".to_string()]));
+            .get_or_insert_with("default", Names::default)
+            .add("c".to_string());
         s
     }
 
