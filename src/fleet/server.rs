@@ -743,7 +743,7 @@ impl Service {
         };
         let stats = req.running_details.clone().unwrap_or_default();
         let mut details = stats.extras;
-        details.insert("cpu".to_string(), stats.cpu.to_string());
+        details.insert("cpu".to_string(), plain_decimal(stats.cpu));
         details.insert("memory".to_string(), stats.memory.to_string());
         agent.running_details = details;
         accept("")
@@ -760,6 +760,117 @@ impl Service {
             req.detail.escape_debug()
         );
         accept("")
+    }
+}
+
+/// `f` as Rust's `Display` writes it (`0.5`, `3`, `-0`, `0.0000001`, no
+/// exponent), made from the shortest digits serde_json writes for it.
+///
+/// Why not `f.to_string()`: that is the only float `Display` in the binary
+/// and brings some 10 KiB of core's float formatting with it.
+fn plain_decimal(f: f32) -> String {
+    if !f.is_finite() {
+        // Statistics are checked finite when decoded; this is for completeness.
+        return match (f.is_nan(), f < 0.0) {
+            (true, _) => "NaN",
+            (false, true) => "-inf",
+            (false, false) => "inf",
+        }
+        .to_string();
+    }
+    let json = serde_json::to_string(&f).unwrap_or_default();
+    let (negative, unsigned) = match json.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, json.as_str()),
+    };
+    let mut out = String::from(if negative { "-" } else { "" });
+    let Some((mut digits, mut exp)) = shortest_digits(unsigned) else {
+        out.push('0');
+        return out;
+    };
+    // serde_json breaks a tie between two shortest candidates towards the
+    // even one, `Display` upwards.
+    if is_upward_tie(f, digits, exp) {
+        digits += 1;
+    }
+    let mut text = digits.to_string();
+    while text.len() > 1 && text.ends_with('0') {
+        text.pop();
+        exp += 1;
+    }
+    // Where the decimal point goes, counted in digits from the left.
+    let point = i64::try_from(text.len()).unwrap_or(0) + exp;
+    if point <= 0 {
+        out.push_str("0.");
+        for _ in point..0 {
+            out.push('0');
+        }
+        out.push_str(&text);
+    } else {
+        let split = usize::try_from(point).unwrap_or(usize::MAX);
+        match (text.get(..split), text.get(split..)) {
+            (Some(whole), Some(part)) if !part.is_empty() => {
+                out.push_str(whole);
+                out.push('.');
+                out.push_str(part);
+            }
+            _ => {
+                out.push_str(&text);
+                for _ in text.len()..split {
+                    out.push('0');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `D` and `t` with `text` = D × 10^t and D without trailing zeros, for
+/// serde_json's float text (`175.07812`, `1e20`, `1.5e-7`); None for zero.
+fn shortest_digits(text: &str) -> Option<(u64, i64)> {
+    let (mantissa, exp) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut exp: i64 = exp.parse().ok()?;
+    exp -= i64::try_from(frac.len()).ok()?;
+    let all = [int, frac].concat();
+    let significant = all.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    exp += i64::try_from(significant.len() - trimmed.len()).ok()?;
+    let digits: u64 = trimmed.parse().ok()?;
+    Some((digits, exp))
+}
+
+/// Whether `f` is exactly (`digits` + ½) × 10^`exp`, halfway between two
+/// candidates of the same length.
+fn is_upward_tie(f: f32, digits: u64, exp: i64) -> bool {
+    let bits = f.abs().to_bits();
+    let biased = i64::from(bits >> 23);
+    let fraction = bits & 0x7f_ffff;
+    // f = m × 2^e exactly.
+    let (m, e) = if biased == 0 {
+        (fraction, -149)
+    } else {
+        (fraction | 0x80_0000, biased - 150)
+    };
+    if m == 0 {
+        return false;
+    }
+    let zeros = m.trailing_zeros();
+    let (odd, e) = (u64::from(m >> zeros), e + i64::from(zeros));
+    // (2D + 1) × 10^t / 2 = (2D + 1) × 5^t × 2^(t-1).
+    let Some(mid) = digits.checked_mul(2).and_then(|d| d.checked_add(1)) else {
+        return false;
+    };
+    let Some(five) = u32::try_from(exp.unsigned_abs())
+        .ok()
+        .and_then(|n| 5u64.checked_pow(n))
+    else {
+        return false;
+    };
+    if exp >= 0 {
+        mid.checked_mul(five) == Some(odd) && e == exp - 1
+    } else {
+        mid % five == 0 && mid / five == odd && e == exp - 1
     }
 }
 
@@ -1167,6 +1278,32 @@ mod tests {
         );
         assert_eq!(c.mode, Mode::Respawn);
         assert!(c.flags.precious);
+    }
+
+    #[test]
+    fn plain_decimal_is_display() {
+        let mut samples = vec![
+            0.0f32,
+            -0.0,
+            1.0,
+            -1.5,
+            0.1,
+            1e-7,
+            1.5e-7,
+            123456.0,
+            1e20,
+            3.4028235e38,
+            f32::MIN_POSITIVE,
+            1e-45,
+            99.99,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        samples.extend((0..=u32::MAX).step_by(7919).map(f32::from_bits));
+        for f in samples {
+            assert_eq!(plain_decimal(f), f.to_string(), "{:#x}", f.to_bits());
+        }
     }
 
     #[test]
