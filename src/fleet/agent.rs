@@ -9,10 +9,10 @@
 //! daemon accepted are cached on disk, so a board boots with its components
 //! when the server is unreachable.
 
+use super::store::Table;
 use crate::client::{self, Endpoint};
 use crate::config::{AgentSpec, ComponentSpec, Config};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -102,7 +102,7 @@ pub fn main(args: Vec<String>) -> i32 {
 }
 
 fn parse_args(args: &[String]) -> Result<Settings, String> {
-    let mut opts: BTreeMap<&str, String> = BTreeMap::new();
+    let mut opts: Table<String> = Table::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let key = match a.as_str() {
@@ -111,7 +111,7 @@ fn parse_args(args: &[String]) -> Result<Settings, String> {
             other => return Err(format!("unknown argument `{other}`")),
         };
         let v = it.next().ok_or_else(|| format!("{key} needs a value"))?;
-        opts.insert(key, v.clone());
+        opts.insert(key.to_string(), v.clone());
     }
     let server_url = opts
         .get("--server")
@@ -186,9 +186,9 @@ struct Agent {
     s: Settings,
     startup_time: i64,
     /// Configs the daemon accepted, by name.
-    applied: BTreeMap<String, Pulled>,
+    applied: Table<Pulled>,
     /// Versions the daemon refused, so each refusal is alarmed once.
-    refused: BTreeMap<String, i64>,
+    refused: Table<i64>,
     /// Components already reported as sleeping.
     sleeping_reported: Vec<String>,
 }
@@ -198,8 +198,8 @@ impl Agent {
         Agent {
             s,
             startup_time: now_unix(),
-            applied: BTreeMap::new(),
-            refused: BTreeMap::new(),
+            applied: Table::default(),
+            refused: Table::default(),
             sleeping_reported: Vec::new(),
         }
     }
@@ -342,7 +342,7 @@ impl Agent {
                     changed = true;
                 }
                 "DELETED" => {
-                    changed |= next.remove(name).is_some();
+                    changed |= next.remove(name);
                 }
                 _ => {}
             }
@@ -354,14 +354,14 @@ impl Agent {
             Ok(()) => {
                 log::info!("agent: applied {} fleet config(s)", next.len());
                 self.applied = next;
-                self.refused.clear();
+                self.refused = Table::default();
                 if let Err(e) = self.save_cache() {
                     log::warn!("agent: cannot write cache {}: {e}", self.s.cache.display());
                 }
                 Ok(())
             }
             Err(message) => {
-                for (name, p) in &next {
+                for (name, p) in next.iter() {
                     if self.applied.get(name) != Some(p) {
                         self.refused.insert(name.clone(), p.version);
                     }
@@ -372,7 +372,7 @@ impl Agent {
     }
 
     /// Hand the full set of configs to the daemon.
-    fn apply(&self, configs: &BTreeMap<String, Pulled>) -> Result<(), String> {
+    fn apply(&self, configs: &Table<Pulled>) -> Result<(), String> {
         let list: Vec<Value> = configs
             .iter()
             .map(|(name, p)| json!({ "name": name, "version": p.version, "content": p.content }))
@@ -466,7 +466,7 @@ impl Agent {
             );
             return;
         };
-        let mut cached = BTreeMap::new();
+        let mut cached = Table::default();
         for c in v["configs"].as_array().cloned().unwrap_or_default() {
             if let (Some(name), Some(content)) = (c["name"].as_str(), c["content"].as_str()) {
                 let version = c["version"].as_i64().unwrap_or(0);
