@@ -4,24 +4,107 @@
 //! read after the lock is released, then the answer is rendered.
 
 use super::ApiResponse;
+use super::json;
 use super::reply;
 use super::router::Ctx;
 use crate::shared::State;
 use crate::table::Status;
-use serde_json::{Map, Value, json};
 use std::time::Instant;
 
 /// The Prometheus text exposition format.
 const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4";
 
-/// One measurement.
-struct Metric {
+/// What a metric is, all but its value.
+struct Desc {
     /// JSON name; Prometheus adds the entity's prefix.
     name: &'static str,
     /// `gauge` or `counter`.
     kind: &'static str,
     unit: &'static str,
     desc: &'static str,
+}
+
+const fn gauge(name: &'static str, unit: &'static str, desc: &'static str) -> Desc {
+    Desc {
+        name,
+        kind: "gauge",
+        unit,
+        desc,
+    }
+}
+
+const fn counter(name: &'static str, unit: &'static str, desc: &'static str) -> Desc {
+    Desc {
+        name,
+        kind: "counter",
+        unit,
+        desc,
+    }
+}
+
+// The metrics as constants, so building a snapshot only pairs a reference
+// with a number.
+const UP: Desc = gauge(
+    "up",
+    "boolean",
+    "1 when the component's process is running.",
+);
+const RESTARTS: Desc = counter(
+    "restarts_total",
+    "restarts",
+    "Times the component was started again.",
+);
+const LAST_EXIT: Desc = gauge(
+    "last_exit_code",
+    "code",
+    "Exit status of the last run (128+N when killed by signal N).",
+);
+const COMPONENT_UPTIME: Desc = gauge(
+    "uptime_seconds",
+    "seconds",
+    "Seconds the current process has been running.",
+);
+const SERVER: [Desc; 8] = [
+    gauge("uptime_seconds", "seconds", "Seconds since tend started."),
+    gauge("components", "components", "Rows in the component table."),
+    gauge(
+        "components_running",
+        "components",
+        "Components whose process is running.",
+    ),
+    counter(
+        "reaped_orphans_total",
+        "processes",
+        "Orphaned processes reaped (not components).",
+    ),
+    counter("reaped_total", "processes", "Child processes reaped."),
+    counter(
+        "reloads_total",
+        "reloads",
+        "Configuration reloads carried out.",
+    ),
+    counter(
+        "reload_failures_total",
+        "reloads",
+        "Reloads refused because the configuration was invalid.",
+    ),
+    counter(
+        "gateway_starts_total",
+        "starts",
+        "Times the TCP gateway was started.",
+    ),
+];
+const RESIDENT: Desc = gauge(
+    "resident_memory_bytes",
+    "bytes",
+    "Resident set size of tend.",
+);
+const THREADS: Desc = gauge("threads", "threads", "Threads of tend.");
+const OPEN_FDS: Desc = gauge("open_fds", "descriptors", "File descriptors tend has open.");
+
+/// One measurement.
+struct Metric {
+    what: &'static Desc,
     value: i64,
 }
 
@@ -30,29 +113,17 @@ struct Entity {
     /// `component` or `server`.
     kind: &'static str,
     id: String,
+    /// Sorted by name, as JSON objects list them.
     attributes: Vec<(&'static str, String)>,
     metrics: Vec<Metric>,
 }
 
-fn gauge(name: &'static str, unit: &'static str, desc: &'static str, value: i64) -> Metric {
-    Metric {
-        name,
-        kind: "gauge",
-        unit,
-        desc,
-        value,
-    }
-}
-
-fn counter(name: &'static str, unit: &'static str, desc: &'static str, value: i64) -> Metric {
-    Metric {
-        kind: "counter",
-        ..gauge(name, unit, desc, value)
-    }
-}
-
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn metric(what: &'static Desc, value: i64) -> Metric {
+    Metric { what, value }
 }
 
 /// Copy what the metrics need out of the locked state.
@@ -67,42 +138,23 @@ fn snapshot(state: &State, now: Instant) -> Vec<Entity> {
                 _ => 0,
             };
             let mut metrics = vec![
-                gauge(
-                    "up",
-                    "boolean",
-                    "1 when the component's process is running.",
-                    i64::from(c.status == Status::Running),
-                ),
-                counter(
-                    "restarts_total",
-                    "restarts",
-                    "Times the component was started again.",
-                    i64::from(c.restarts),
-                ),
+                metric(&UP, i64::from(c.status == Status::Running)),
+                metric(&RESTARTS, i64::from(c.restarts)),
             ];
             if let Some(code) = c.exit_code {
-                metrics.push(gauge(
-                    "last_exit_code",
-                    "code",
-                    "Exit status of the last run (128+N when killed by signal N).",
-                    i64::from(code),
-                ));
+                metrics.push(metric(&LAST_EXIT, i64::from(code)));
             }
-            metrics.push(gauge(
-                "uptime_seconds",
-                "seconds",
-                "Seconds the current process has been running.",
-                to_i64(uptime),
-            ));
+            metrics.push(metric(&COMPONENT_UPTIME, to_i64(uptime)));
+            let active = if c.active { "true" } else { "false" };
             Entity {
                 kind: "component",
                 id: c.tag().to_string(),
                 attributes: vec![
-                    ("tag", c.tag().to_string()),
-                    ("type", c.kind.name().to_string()),
+                    ("active", active.to_string()),
                     ("mode", c.mode().name().to_string()),
                     ("status", c.status.name().to_string()),
-                    ("active", c.active.to_string()),
+                    ("tag", c.tag().to_string()),
+                    ("type", c.kind.name().to_string()),
                 ],
                 metrics,
             }
@@ -115,89 +167,43 @@ fn snapshot(state: &State, now: Instant) -> Vec<Entity> {
         .filter(|c| c.status == Status::Running)
         .count();
     let s = &state.stats;
+    let values = [
+        now.saturating_duration_since(state.started_at).as_secs(),
+        state.table.components.len() as u64,
+        running as u64,
+        s.reaped_orphans,
+        s.reaped_total,
+        s.reloads,
+        s.reload_failures,
+        s.gateway_starts,
+    ];
     entities.push(Entity {
         kind: "server",
         id: "tend".to_string(),
         attributes: vec![
-            ("version", crate::VERSION.to_string()),
             ("pid", std::process::id().to_string()),
+            ("version", crate::VERSION.to_string()),
         ],
-        metrics: vec![
-            gauge(
-                "uptime_seconds",
-                "seconds",
-                "Seconds since tend started.",
-                to_i64(now.saturating_duration_since(state.started_at).as_secs()),
-            ),
-            gauge(
-                "components",
-                "components",
-                "Rows in the component table.",
-                to_i64(state.table.components.len() as u64),
-            ),
-            gauge(
-                "components_running",
-                "components",
-                "Components whose process is running.",
-                to_i64(running as u64),
-            ),
-            counter(
-                "reaped_orphans_total",
-                "processes",
-                "Orphaned processes reaped (not components).",
-                to_i64(s.reaped_orphans),
-            ),
-            counter(
-                "reaped_total",
-                "processes",
-                "Child processes reaped.",
-                to_i64(s.reaped_total),
-            ),
-            counter(
-                "reloads_total",
-                "reloads",
-                "Configuration reloads carried out.",
-                to_i64(s.reloads),
-            ),
-            counter(
-                "reload_failures_total",
-                "reloads",
-                "Reloads refused because the configuration was invalid.",
-                to_i64(s.reload_failures),
-            ),
-            counter(
-                "gateway_starts_total",
-                "starts",
-                "Times the TCP gateway was started.",
-                to_i64(s.gateway_starts),
-            ),
-        ],
+        metrics: SERVER
+            .iter()
+            .zip(values)
+            .map(|(what, v)| metric(what, to_i64(v)))
+            .collect(),
     });
     entities
 }
 
 /// Add what `/proc/self` says about tend to the server entity.
 fn add_process_metrics(server: &mut Entity) {
-    if let Some(bytes) = resident_bytes() {
-        server.metrics.push(gauge(
-            "resident_memory_bytes",
-            "bytes",
-            "Resident set size of tend.",
-            to_i64(bytes),
-        ));
-    }
-    if let Some(n) = proc_status_field("Threads:") {
-        server
-            .metrics
-            .push(gauge("threads", "threads", "Threads of tend.", to_i64(n)));
-    }
-    if let Some(n) = open_fds() {
-        server.metrics.push(gauge(
-            "open_fds",
-            "descriptors",
-            "File descriptors tend has open.",
-            to_i64(n),
-        ));
+    let found = [
+        (&RESIDENT, resident_bytes()),
+        (&THREADS, proc_status_field("Threads:")),
+        (&OPEN_FDS, open_fds()),
+    ];
+    for (what, n) in found {
+        if let Some(n) = n {
+            server.metrics.push(metric(what, to_i64(n)));
+        }
     }
 }
 
@@ -300,29 +306,46 @@ fn apply(filter: &Filter, entities: Vec<Entity>) -> Vec<Entity> {
                 return Some(e);
             }
             e.metrics
-                .retain(|m| filter.metrics.iter().any(|n| n == m.name));
+                .retain(|m| filter.metrics.iter().any(|n| n == m.what.name));
             (!e.metrics.is_empty()).then_some(e)
         })
         .collect()
 }
 
-fn metric_json(m: &Metric, fields: &[&str]) -> Value {
-    let mut obj = Map::new();
-    for field in fields {
-        let value = match *field {
-            "type" => json!(m.kind),
-            "name" => json!(m.name),
-            "unit" => json!(m.unit),
-            "desc" => json!(m.desc),
-            "value" => json!(m.value),
-            _ => continue,
-        };
-        obj.insert((*field).to_string(), value);
+/// Write one metric with the chosen fields, in JSON's key order.
+fn write_metric(out: &mut Vec<u8>, m: &Metric, fields: &[&str]) {
+    let texts = [
+        ("desc", m.what.desc),
+        ("name", m.what.name),
+        ("type", m.what.kind),
+        ("unit", m.what.unit),
+    ];
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json::push_str(out, name);
+        out.push(b':');
+    };
+    for (name, text) in texts {
+        if fields.contains(&name) {
+            key(out, name);
+            json::push_str(out, text);
+        }
     }
-    Value::Object(obj)
+    if fields.contains(&"value") {
+        key(out, "value");
+        json::push_int(out, m.value);
+    }
+    out.push(b'}');
 }
 
-fn render_json(filter: &Filter, entities: &[Entity]) -> Value {
+/// The JSON answer, written as serde_json would write the `Value` (keys in
+/// order, no spaces).
+fn render_json(filter: &Filter, entities: &[Entity]) -> Vec<u8> {
     let fields: Vec<&str> = if !filter.fields.is_empty() {
         filter.fields.iter().map(String::as_str).collect()
     } else if filter.detail {
@@ -330,26 +353,35 @@ fn render_json(filter: &Filter, entities: &[Entity]) -> Value {
     } else {
         vec!["name", "value"]
     };
-    Value::Array(
-        entities
-            .iter()
-            .map(|e| {
-                // Not `collect`: see `introspect::index`.
-                let mut attributes = Map::new();
-                attributes.extend(
-                    e.attributes
-                        .iter()
-                        .map(|(k, v)| ((*k).to_string(), json!(v))),
-                );
-                json!({
-                    "type": e.kind,
-                    "id": e.id,
-                    "attributes": attributes,
-                    "metrics": e.metrics.iter().map(|m| metric_json(m, &fields)).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
+    let mut out = vec![b'['];
+    for (i, e) in entities.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"attributes\":{");
+        for (j, (k, v)) in e.attributes.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            json::push_str(&mut out, k);
+            out.push(b':');
+            json::push_str(&mut out, v);
+        }
+        out.extend_from_slice(b"},\"id\":");
+        json::push_str(&mut out, &e.id);
+        out.extend_from_slice(b",\"metrics\":[");
+        for (j, m) in e.metrics.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            write_metric(&mut out, m, &fields);
+        }
+        out.extend_from_slice(b"],\"type\":");
+        json::push_str(&mut out, e.kind);
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
 }
 
 /// Escape a Prometheus label value.
@@ -374,11 +406,11 @@ fn render_prometheus(entities: &[Entity]) -> String {
             ("tend_", String::new())
         };
         for m in &e.metrics {
-            let name = format!("{prefix}{}", m.name);
+            let name = format!("{prefix}{}", m.what.name);
             let sample = format!("{name}{labels} {}", m.value);
             match families.iter_mut().find(|f| f.0 == name) {
                 Some(family) => family.3.push(sample),
-                None => families.push((name, m.desc, m.kind, vec![sample])),
+                None => families.push((name, m.what.desc, m.what.kind, vec![sample])),
             }
         }
     }
@@ -407,7 +439,7 @@ pub(crate) fn handle(ctx: &Ctx<'_>) -> ApiResponse {
     if filter.prometheus {
         reply::text(200, PROMETHEUS_TYPE, render_prometheus(&entities))
     } else {
-        reply::json(200, &render_json(&filter, &entities))
+        reply::json_bytes(200, render_json(&filter, &entities))
     }
 }
 
@@ -444,6 +476,91 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown parameter `foo`")
         );
+    }
+
+    /// What the answer was when it was built as a `serde_json::Value`.
+    fn as_value(filter: &Filter, entities: &[Entity]) -> Vec<u8> {
+        use serde_json::{Map, Value, json};
+        let fields: Vec<&str> = if !filter.fields.is_empty() {
+            filter.fields.iter().map(String::as_str).collect()
+        } else if filter.detail {
+            vec!["type", "name", "unit", "desc", "value"]
+        } else {
+            vec!["name", "value"]
+        };
+        let list: Vec<Value> = entities
+            .iter()
+            .map(|e| {
+                let attributes: Map<String, Value> = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect();
+                let metrics: Vec<Value> = e
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let mut obj = Map::new();
+                        for field in &fields {
+                            let value = match *field {
+                                "type" => json!(m.what.kind),
+                                "name" => json!(m.what.name),
+                                "unit" => json!(m.what.unit),
+                                "desc" => json!(m.what.desc),
+                                "value" => json!(m.value),
+                                _ => continue,
+                            };
+                            obj.insert(field.to_string(), value);
+                        }
+                        Value::Object(obj)
+                    })
+                    .collect();
+                json!({"type": e.kind, "id": e.id, "attributes": attributes, "metrics": metrics})
+            })
+            .collect();
+        serde_json::to_vec(&list).unwrap()
+    }
+
+    #[test]
+    fn json_is_what_serde_json_wrote() {
+        let entities = vec![
+            Entity {
+                kind: "component",
+                id: "we\"b\n".to_string(),
+                attributes: vec![("active", "true".into()), ("tag", "é\u{1}".into())],
+                metrics: vec![metric(&UP, 1), metric(&LAST_EXIT, -9)],
+            },
+            Entity {
+                kind: "server",
+                id: "tend".to_string(),
+                attributes: vec![("pid", "1".into()), ("version", "0.1.0".into())],
+                metrics: SERVER.iter().map(|d| metric(d, i64::MAX)).collect(),
+            },
+        ];
+        let filters = [
+            Filter::default(),
+            Filter {
+                detail: true,
+                ..Filter::default()
+            },
+            Filter {
+                fields: ["value", "bogus", "desc", "value", "unit"]
+                    .map(String::from)
+                    .to_vec(),
+                ..Filter::default()
+            },
+            Filter {
+                fields: vec!["bogus".to_string()],
+                ..Filter::default()
+            },
+        ];
+        for f in &filters {
+            assert_eq!(
+                String::from_utf8(render_json(f, &entities)).unwrap(),
+                String::from_utf8(as_value(f, &entities)).unwrap()
+            );
+        }
+        assert_eq!(render_json(&Filter::default(), &[]), b"[]");
     }
 
     #[test]
