@@ -17,7 +17,7 @@ mod fleet;
 mod http;
 mod instance;
 mod introspect;
-mod json;
+pub(crate) mod json;
 mod metrics;
 mod programs;
 mod reply;

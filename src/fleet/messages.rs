@@ -51,6 +51,7 @@ use serde_json::{Map, Value, json};
 
 pub use super::proto::DecodeError;
 use super::proto::{self, Reader, Writer};
+use crate::api::json as out_json;
 
 /// A message with both encodings.
 pub trait Message: Sized {
@@ -58,8 +59,17 @@ pub trait Message: Sized {
     fn encode(&self) -> Vec<u8>;
     /// Protobuf decoding; unknown fields are skipped.
     fn decode(buf: &[u8]) -> Result<Self, DecodeError>;
-    /// JSON encoding (the seed's field names).
-    fn to_json(&self) -> Value;
+    /// JSON encoding (the seed's field names), appended to `out` as
+    /// serde_json writes the `Value` [`Message::to_json`] gives: keys in
+    /// order, no spaces.
+    fn write_json(&self, out: &mut Vec<u8>);
+    /// JSON encoding as a value.
+    fn to_json(&self) -> Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        // Own output: always valid JSON.
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
     /// JSON decoding; `at` names the value in errors (e.g. `agent_group`).
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError>;
 }
@@ -205,6 +215,45 @@ pub struct RunningStatistics {
 }
 
 // ---------------------------------------------------------------- JSON helpers
+
+/// Append `key` (the raw bytes of `,"name":` or `{"name":`) and then `s`.
+fn put_str(out: &mut Vec<u8>, key: &[u8], s: &str) {
+    out.extend_from_slice(key);
+    out_json::push_str(out, s);
+}
+
+/// Append `key` and then `n`.
+fn put_int(out: &mut Vec<u8>, key: &[u8], n: i64) {
+    out.extend_from_slice(key);
+    out_json::push_int(out, n);
+}
+
+/// Append `key` and then `map` as an object (a `BTreeMap` is in key order).
+fn put_string_map(out: &mut Vec<u8>, key: &[u8], map: &BTreeMap<String, String>) {
+    out.extend_from_slice(key);
+    out.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out_json::push_str(out, k);
+        out.push(b':');
+        out_json::push_str(out, v);
+    }
+    out.push(b'}');
+}
+
+/// Append `items` as an array.
+fn write_list<T: Message>(out: &mut Vec<u8>, items: &[T]) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        item.write_json(out);
+    }
+    out.push(b']');
+}
 
 fn as_object<'a>(v: &'a Value, at: &str) -> Result<&'a Map<String, Value>, DecodeError> {
     v.as_object()
@@ -384,8 +433,10 @@ impl Message for AgentGroupTag {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        json!({"name": self.name, "value": self.value})
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put_str(out, b"{\"name\":", &self.name);
+        put_str(out, b",\"value\":", &self.value);
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -422,9 +473,12 @@ impl Message for AgentGroup {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        let tags: Vec<Value> = self.tags.iter().map(Message::to_json).collect();
-        json!({"group_name": self.group_name, "description": self.description, "tags": tags})
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put_str(out, b"{\"description\":", &self.description);
+        put_str(out, b",\"group_name\":", &self.group_name);
+        out.extend_from_slice(b",\"tags\":");
+        write_list(out, &self.tags);
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -462,13 +516,12 @@ impl Message for Config {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "config_name": self.config_name,
-            "agent_type": self.agent_type,
-            "description": self.description,
-            "content": self.content,
-        })
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put_str(out, b"{\"agent_type\":", &self.agent_type);
+        put_str(out, b",\"config_name\":", &self.config_name);
+        put_str(out, b",\"content\":", &self.content);
+        put_str(out, b",\"description\":", &self.description);
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -521,18 +574,21 @@ impl Message for Agent {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "agent_id": self.agent_id,
-            "agent_type": self.agent_type,
-            "ip": self.ip,
-            "version": self.version,
-            "running_status": self.running_status,
-            "startup_time": self.startup_time,
-            "latest_heartbeat_time": self.latest_heartbeat_time,
-            "tags": self.tags,
-            "running_details": self.running_details,
-        })
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put_str(out, b"{\"agent_id\":", &self.agent_id);
+        put_str(out, b",\"agent_type\":", &self.agent_type);
+        put_str(out, b",\"ip\":", &self.ip);
+        put_int(
+            out,
+            b",\"latest_heartbeat_time\":",
+            self.latest_heartbeat_time,
+        );
+        put_string_map(out, b",\"running_details\":", &self.running_details);
+        put_str(out, b",\"running_status\":", &self.running_status);
+        put_int(out, b",\"startup_time\":", self.startup_time);
+        put_string_map(out, b",\"tags\":", &self.tags);
+        put_str(out, b",\"version\":", &self.version);
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -581,13 +637,12 @@ impl Message for ConfigUpdateInfo {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        json!({
-            "config_name": self.config_name,
-            "update_status": self.update_status.name(),
-            "config_version": self.config_version,
-            "content": self.content,
-        })
+    fn write_json(&self, out: &mut Vec<u8>) {
+        put_str(out, b"{\"config_name\":", &self.config_name);
+        put_int(out, b",\"config_version\":", self.config_version);
+        put_str(out, b",\"content\":", &self.content);
+        put_str(out, b",\"update_status\":", self.update_status.name());
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -635,8 +690,15 @@ impl Message for RunningStatistics {
         Ok(out)
     }
 
-    fn to_json(&self) -> Value {
-        json!({"cpu": self.cpu, "memory": self.memory, "extras": self.extras})
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"cpu\":");
+        // As a `Value` holds it: widened to f64, `null` when not finite.
+        if serde_json::to_writer(&mut *out, &f64::from(self.cpu)).is_err() {
+            out.extend_from_slice(b"null");
+        }
+        put_string_map(out, b",\"extras\":", &self.extras);
+        put_int(out, b",\"memory\":", self.memory);
+        out.push(b'}');
     }
 
     fn from_json(v: &Value, at: &str) -> Result<Self, DecodeError> {
@@ -1337,20 +1399,27 @@ impl Payload {
         Ok(())
     }
 
-    fn to_json(&self) -> Option<Value> {
-        fn list<T: Message>(l: &[T]) -> Value {
-            Value::Array(l.iter().map(Message::to_json).collect())
+    /// Append the payload's value (nothing for `None`).
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Payload::None => {}
+            Payload::AgentGroup(g) => g.write_json(out),
+            Payload::Config(c) => c.write_json(out),
+            Payload::AgentGroups(l) => write_list(out, l),
+            Payload::Configs(l) => write_list(out, l),
+            Payload::Agents(l) => write_list(out, l),
+            Payload::ConfigUpdateInfos(l) => write_list(out, l),
+            Payload::ConfigNames(l) | Payload::AgentGroupNames(l) => {
+                out_json::push_strs(out, l.iter().map(String::as_str))
+            }
         }
-        Some(match self {
-            Payload::None => return None,
-            Payload::AgentGroup(g) => g.to_json(),
-            Payload::Config(c) => c.to_json(),
-            Payload::AgentGroups(l) => list(l),
-            Payload::Configs(l) => list(l),
-            Payload::Agents(l) => list(l),
-            Payload::ConfigUpdateInfos(l) => list(l),
-            Payload::ConfigNames(l) | Payload::AgentGroupNames(l) => json!(l),
-        })
+    }
+
+    /// Append `"name":value`.
+    fn put(&self, out: &mut Vec<u8>) {
+        out_json::push_str(out, self.kind().name());
+        out.push(b':');
+        self.write_json(out);
     }
 
     fn from_json(o: &Map<String, Value>, kind: PayloadKind) -> Result<Payload, DecodeError> {
@@ -1428,16 +1497,34 @@ impl Response {
     /// JSON encoding: `response_id` only when set, then `code`, `message`
     /// and the payload under its field name.
     pub fn to_json(&self) -> Value {
-        let mut o = Map::new();
+        // Own output: always valid JSON.
+        serde_json::from_slice(&self.json_bytes()).unwrap_or(Value::Null)
+    }
+
+    /// The JSON encoding as serde_json writes [`Response::to_json`]: keys
+    /// in order, no spaces.
+    pub fn json_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // The payload's name sorts before `code` (`agent_…`) or between
+        // `code` and `message` (`config_…`).
+        let name = self.payload.kind().name();
+        let first = !name.is_empty() && name < "code";
+        out.push(b'{');
+        if first {
+            self.payload.put(&mut out);
+            out.push(b',');
+        }
+        put_str(&mut out, b"\"code\":", self.code.name());
+        if !name.is_empty() && !first {
+            out.push(b',');
+            self.payload.put(&mut out);
+        }
+        put_str(&mut out, b",\"message\":", &self.message);
         if !self.response_id.is_empty() {
-            o.insert("response_id".into(), Value::from(self.response_id.clone()));
+            put_str(&mut out, b",\"response_id\":", &self.response_id);
         }
-        o.insert("code".into(), Value::from(self.code.name()));
-        o.insert("message".into(), Value::from(self.message.clone()));
-        if let Some(v) = self.payload.to_json() {
-            o.insert(self.payload.kind().name().into(), v);
-        }
-        Value::Object(o)
+        out.push(b'}');
+        out
     }
 
     /// JSON decoding of a response whose payload is `kind`.
@@ -1585,7 +1672,85 @@ mod tests {
             let kind = p.kind();
             assert_eq!(Response::decode(&resp.encode(), kind).unwrap(), resp);
             assert_eq!(Response::from_json(&resp.to_json(), kind).unwrap(), resp);
+            assert_canonical(resp.json_bytes());
+            let anonymous = Response {
+                response_id: String::new(),
+                ..resp
+            };
+            assert_canonical(anonymous.json_bytes());
         }
+    }
+
+    /// `bytes` are what serde_json writes for the value they hold.
+    fn assert_canonical(bytes: Vec<u8>) {
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+    }
+
+    #[test]
+    fn json_is_what_a_value_gave() {
+        let r = full_request();
+        let g = r.agent_group.clone().unwrap();
+        let stats = r.running_details.clone().unwrap();
+        let agent = Agent {
+            agent_id: "a\"\n".into(),
+            tags: BTreeMap::from([("x".into(), "y".into()), ("a".into(), "é".into())]),
+            running_details: BTreeMap::from([("cpu".into(), "0.5".into())]),
+            startup_time: i64::MIN,
+            ..Agent::default()
+        };
+        let info = ConfigUpdateInfo {
+            update_status: UpdateStatus::New,
+            config_version: 7,
+            ..ConfigUpdateInfo::default()
+        };
+        let tags: Vec<Value> = g
+            .tags
+            .iter()
+            .map(|t| json!({"name": t.name, "value": t.value}))
+            .collect();
+        let pairs = [
+            (
+                g.to_json(),
+                json!({"group_name": g.group_name, "description": g.description, "tags": tags}),
+            ),
+            (
+                agent.to_json(),
+                json!({
+                    "agent_id": agent.agent_id,
+                    "agent_type": agent.agent_type,
+                    "ip": agent.ip,
+                    "version": agent.version,
+                    "running_status": agent.running_status,
+                    "startup_time": agent.startup_time,
+                    "latest_heartbeat_time": agent.latest_heartbeat_time,
+                    "tags": agent.tags,
+                    "running_details": agent.running_details,
+                }),
+            ),
+            (
+                info.to_json(),
+                json!({
+                    "config_name": info.config_name,
+                    "update_status": info.update_status.name(),
+                    "config_version": info.config_version,
+                    "content": info.content,
+                }),
+            ),
+            (
+                stats.to_json(),
+                json!({"cpu": stats.cpu, "memory": stats.memory, "extras": stats.extras}),
+            ),
+        ];
+        for (ours, value) in pairs {
+            assert_eq!(ours, value);
+        }
+        let mut out = Vec::new();
+        agent.write_json(&mut out);
+        assert_canonical(out);
     }
 
     #[test]

@@ -311,10 +311,7 @@ fn serve(shared: &Shared, mut req: tiny_http::Request) {
     let enc = encoding_of(&req);
     let reply = handle(shared, &mut req);
     let (body, ctype) = match enc {
-        Encoding::Json => (
-            reply.response.to_json().to_string().into_bytes(),
-            "application/json",
-        ),
+        Encoding::Json => (reply.response.json_bytes(), "application/json"),
         Encoding::Protobuf => (reply.response.encode(), "application/x-protobuf"),
     };
     let mut resp = tiny_http::Response::from_data(body).with_status_code(reply.status);

@@ -17,9 +17,10 @@ use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::messages::{Agent, AgentGroup, Config, Message};
+use crate::api::json;
 
 const MAGIC: &str = "tend-fleet-store";
 const FORMAT: u32 = 1;
@@ -251,15 +252,11 @@ impl Store {
 
     /// Write `state` durably: when this returns Ok, a crash cannot lose it.
     pub fn save(&self, state: &State) -> Result<(), StoreError> {
-        let body = to_json(state).to_string();
-        let header = format!(
-            "{MAGIC} {FORMAT} {} {:016x}\n",
-            body.len(),
-            fnv1a(body.as_bytes())
-        );
+        let body = to_json(state);
+        let header = format!("{MAGIC} {FORMAT} {} {:016x}\n", body.len(), fnv1a(&body));
         let tmp = self.dir.join(TMP);
         let path = self.dir.join(STATE);
-        write_synced(&tmp, header.as_bytes(), body.as_bytes())?;
+        write_synced(&tmp, header.as_bytes(), &body)?;
         fs::rename(&tmp, &path).map_err(io_err("rename", &path))?;
         // The rename is only durable once the directory entry is.
         File::open(&self.dir)
@@ -354,25 +351,48 @@ fn parse(bytes: &[u8]) -> Result<State, String> {
     from_json(&v).map_err(|e| format!("bad content: {e}"))
 }
 
-fn to_json(state: &State) -> Value {
-    let groups: Vec<Value> = state.groups.values().map(Message::to_json).collect();
-    let configs: Vec<Value> = state
-        .configs
-        .values()
-        .map(|c| json!({"config": c.config.to_json(), "version": c.version, "deleted": c.deleted}))
-        .collect();
-    let agents: Vec<Value> = state.agents.values().map(Message::to_json).collect();
-    let applied: Map<String, Value> = state
-        .applied
-        .iter()
-        .map(|(group, names)| (group.clone(), names.keys().cloned().collect()))
-        .collect();
-    json!({
-        "groups": groups,
-        "configs": configs,
-        "applied": applied,
-        "agents": agents,
-    })
+/// The body: the state as JSON, keys in order like a serde_json `Value`.
+fn to_json(state: &State) -> Vec<u8> {
+    let mut out = b"{\"agents\":[".to_vec();
+    for (i, a) in state.agents.values().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        a.write_json(&mut out);
+    }
+    out.extend_from_slice(b"],\"applied\":{");
+    for (i, (group, names)) in state.applied.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::push_str(&mut out, group);
+        out.push(b':');
+        json::push_strs(&mut out, names.keys().map(String::as_str));
+    }
+    out.extend_from_slice(b"},\"configs\":[");
+    for (i, c) in state.configs.values().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"config\":");
+        c.config.write_json(&mut out);
+        out.extend_from_slice(if c.deleted {
+            b",\"deleted\":true,\"version\":"
+        } else {
+            b",\"deleted\":false,\"version\":"
+        });
+        json::push_int(&mut out, c.version);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"groups\":[");
+    for (i, g) in state.groups.values().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        g.write_json(&mut out);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 fn list<'a>(o: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], String> {
@@ -472,6 +492,18 @@ mod tests {
         let (_store, back) = Store::open(&dir).unwrap();
         assert_eq!(back, sample());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn body_is_what_serde_json_wrote() {
+        let body = to_json(&sample());
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+        assert_eq!(v["applied"], serde_json::json!({"default": ["c"]}));
+        assert_eq!(v["configs"][0]["deleted"], true);
     }
 
     #[test]
