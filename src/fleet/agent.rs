@@ -9,10 +9,13 @@
 //! daemon accepted are cached on disk, so a board boots with its components
 //! when the server is unreachable.
 
+use super::messages::{Api, Request, RunningStatistics};
 use super::store::Table;
+use crate::api::json;
 use crate::client::{self, Endpoint};
 use crate::config::{AgentSpec, ComponentSpec, Config};
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -235,50 +238,51 @@ impl Agent {
         self.pull()
     }
 
+    /// A request from this agent: its id and a fresh request id.
+    fn request(&self) -> Request {
+        Request {
+            request_id: request_id(),
+            agent_id: self.s.id.clone(),
+            ..Request::default()
+        }
+    }
+
     fn heartbeat(&self) -> Result<(), String> {
         // `extend`, not `collect`: collecting into a map sorts first, and
         // every collect site costs its own copy of the sort (~4 KB each).
-        let mut tags = serde_json::Map::new();
-        tags.extend(
-            self.s
-                .tags
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
-        );
-        self.server_call(
-            "/Agent/HeartBeat",
-            json!({
-                "request_id": request_id(),
-                "agent_id": self.s.id,
-                "agent_type": "tend",
-                "agent_version": crate::VERSION,
-                "ip": self.local_ip(),
-                "tags": tags,
-                "running_status": "running",
-                "startup_time": self.startup_time,
-            }),
-        )
-        .map(|_| ())
+        let mut tags = BTreeMap::new();
+        tags.extend(self.s.tags.iter().cloned());
+        let req = Request {
+            agent_type: "tend".to_string(),
+            agent_version: crate::VERSION.to_string(),
+            ip: self.local_ip(),
+            tags,
+            running_status: "running".to_string(),
+            startup_time: self.startup_time,
+            ..self.request()
+        };
+        self.server_call(Api::HeartBeat, &req).map(|_| ())
     }
 
     fn statistics(&self, programs: &[Value]) -> Result<(), String> {
-        let mut extras = serde_json::Map::new();
+        let mut extras = BTreeMap::new();
         extras.extend(programs.iter().filter_map(|p| {
             Some((
                 p["tag"].as_str()?.to_string(),
-                Value::String(p["status"].as_str()?.to_string()),
+                p["status"].as_str()?.to_string(),
             ))
         }));
         let (cpu, memory) = own_usage();
-        self.server_call(
-            "/Agent/RunningStatistics",
-            json!({
-                "request_id": request_id(),
-                "agent_id": self.s.id,
-                "running_details": { "cpu": cpu, "memory": memory, "extras": extras },
+        let req = Request {
+            // The protocol's `cpu` is a float: what the server keeps of it.
+            running_details: Some(RunningStatistics {
+                cpu: cpu as f32,
+                memory,
+                extras,
             }),
-        )
-        .map(|_| ())
+            ..self.request()
+        };
+        self.server_call(Api::RunningStatistics, &req).map(|_| ())
     }
 
     /// Raise an alarm once for each component that went to sleep.
@@ -302,25 +306,23 @@ impl Agent {
 
     fn alarm(&self, kind: &str, detail: &str) -> Result<(), String> {
         log::warn!("agent alarm {kind}: {detail}");
-        self.server_call(
-            "/Agent/Alarm",
-            json!({ "request_id": request_id(), "agent_id": self.s.id, "type": kind, "detail": detail }),
-        )
-        .map(|_| ())
+        let req = Request {
+            alarm_type: kind.to_string(),
+            detail: detail.to_string(),
+            ..self.request()
+        };
+        self.server_call(Api::Alarm, &req).map(|_| ())
     }
 
     /// Ask for updates and apply them.
     fn pull(&mut self) -> Result<(), String> {
-        let mut versions = serde_json::Map::new();
-        versions.extend(
-            self.applied
-                .iter()
-                .map(|(k, p)| (k.clone(), json!(p.version))),
-        );
-        let answer = self.server_call(
-            "/Agent/GetConfigList",
-            json!({ "request_id": request_id(), "agent_id": self.s.id, "config_versions": versions }),
-        )?;
+        let mut config_versions = BTreeMap::new();
+        config_versions.extend(self.applied.iter().map(|(k, p)| (k.clone(), p.version)));
+        let req = Request {
+            config_versions,
+            ..self.request()
+        };
+        let answer = self.server_call(Api::GetConfigList, &req)?;
         let mut next = self.applied.clone();
         let mut changed = false;
         for info in answer["config_update_infos"]
@@ -373,17 +375,13 @@ impl Agent {
 
     /// Hand the full set of configs to the daemon.
     fn apply(&self, configs: &Table<Pulled>) -> Result<(), String> {
-        let list: Vec<Value> = configs
-            .iter()
-            .map(|(name, p)| json!({ "name": name, "version": p.version, "content": p.content }))
-            .collect();
-        let body = json!({ "configs": list }).to_string();
+        let body = configs_json(configs);
         let r = client::request(
             &self.s.control,
             "PUT",
             "/fleet/configs",
             &[("Content-Type", "application/json")],
-            body.as_bytes(),
+            &body,
             CALL_TIMEOUT,
         )
         .map_err(|e| format!("daemon: {e}"))?;
@@ -405,8 +403,9 @@ impl Agent {
         r.json().ok()?.as_array().cloned()
     }
 
-    /// POST a JSON body to the ConfigServer; non-200 answers are errors.
-    fn server_call(&self, path: &str, body: Value) -> Result<Value, String> {
+    /// POST a request to the ConfigServer as JSON; non-200 answers are errors.
+    fn server_call(&self, api: Api, req: &Request) -> Result<Value, String> {
+        let path = api.path();
         let auth = self.s.token.as_ref().map(|t| format!("Bearer {t}"));
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(a) = &auth {
@@ -417,7 +416,7 @@ impl Agent {
             "POST",
             path,
             &headers,
-            body.to_string().as_bytes(),
+            &req.json_bytes(api),
             CALL_TIMEOUT,
         )
         .map_err(|e| format!("{}{path}: {e}", self.s.server_url))?;
@@ -504,18 +503,34 @@ impl Agent {
     /// Write the accepted configs atomically: temp file, fsync, rename, fsync dir.
     fn save_cache(&self) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.s.cache)?;
-        let list: Vec<Value> = self
-            .applied
-            .iter()
-            .map(|(name, p)| json!({ "name": name, "version": p.version, "content": p.content }))
-            .collect();
         let tmp = self.s.cache.join(".fleet-configs.json.tmp");
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(json!({ "configs": list }).to_string().as_bytes())?;
+        f.write_all(&configs_json(&self.applied))?;
         f.sync_all()?;
         std::fs::rename(&tmp, self.cache_file())?;
         std::fs::File::open(&self.s.cache)?.sync_all()
     }
+}
+
+/// `{"configs":[{"content":…,"name":…,"version":…},…]}`: what the daemon's
+/// `PUT /fleet/configs` takes and what the cache holds (keys in order, as
+/// serde_json wrote them).
+fn configs_json(configs: &Table<Pulled>) -> Vec<u8> {
+    let mut out = b"{\"configs\":[".to_vec();
+    for (i, (name, p)) in configs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"content\":");
+        json::push_str(&mut out, &p.content);
+        out.extend_from_slice(b",\"name\":");
+        json::push_str(&mut out, name);
+        out.extend_from_slice(b",\"version\":");
+        json::push_int(&mut out, p.version);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// A request id: the time in nanoseconds is unique enough per agent.
@@ -568,6 +583,24 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn configs_json_is_what_a_value_gave() {
+        let mut configs = Table::default();
+        for (name, version, content) in [("b", 2, "x\n\"y\""), ("a", -1, "")] {
+            let content = content.to_string();
+            configs.insert(name.to_string(), Pulled { version, content });
+        }
+        let list: Vec<Value> = configs
+            .iter()
+            .map(|(name, p)| {
+                serde_json::json!({ "name": name, "version": p.version, "content": p.content })
+            })
+            .collect();
+        let old = serde_json::json!({ "configs": list }).to_string();
+        assert_eq!(String::from_utf8(configs_json(&configs)).unwrap(), old);
+        assert_eq!(configs_json(&Table::default()), br#"{"configs":[]}"#);
     }
 
     #[test]

@@ -47,7 +47,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub use super::proto::DecodeError;
 use super::proto::{self, Reader, Writer};
@@ -1162,25 +1162,88 @@ impl Request {
 
     /// JSON encoding for `api`.
     pub fn to_json(&self, api: Api) -> Value {
-        let mut o = Map::new();
-        if !self.request_id.is_empty() {
-            o.insert("request_id".into(), Value::from(self.request_id.clone()));
-        }
+        // Own output: always valid JSON.
+        serde_json::from_slice(&self.json_bytes(api)).unwrap_or(Value::Null)
+    }
+
+    /// JSON encoding for `api` as serde_json writes [`Request::to_json`]:
+    /// keys in order, no spaces; `request_id` only when set, messages only
+    /// when present.
+    pub fn json_bytes(&self, api: Api) -> Vec<u8> {
+        // `None` stands for `request_id`; sorted by name by insertion, as
+        // the std sort would be a sizeable copy of its own in the binary.
+        let mut keys: Vec<Option<Param>> = vec![None];
         for p in api.params() {
-            let v = match p {
-                Param::AgentGroup => self.agent_group.as_ref().map(Message::to_json),
-                Param::ConfigDetail => self.config_detail.as_ref().map(Message::to_json),
-                Param::RunningDetails => self.running_details.as_ref().map(Message::to_json),
-                Param::Tags => Some(json!(self.tags)),
-                Param::ConfigVersions => Some(json!(self.config_versions)),
-                Param::StartupTime => Some(json!(self.startup_time)),
-                other => self.string_param(*other).map(Value::from),
+            let at = keys
+                .iter()
+                .position(|k| key_name(*k) > p.name())
+                .unwrap_or(keys.len());
+            keys.insert(at, Some(*p));
+        }
+        let mut out = vec![b'{'];
+        for key in keys {
+            let start = out.len();
+            out.push(b',');
+            out_json::push_str(&mut out, key_name(key));
+            out.push(b':');
+            let written = match key {
+                None => self.write_string(&mut out, &self.request_id),
+                Some(p) => self.write_param(&mut out, p),
             };
-            if let Some(v) = v {
-                o.insert(p.name().into(), v);
+            if !written {
+                out.truncate(start);
             }
         }
-        Value::Object(o)
+        // The first key's comma, if any, goes: `{,"a":1}` becomes `{"a":1}`.
+        if out.get(1) == Some(&b',') {
+            out.remove(1);
+        }
+        out.push(b'}');
+        out
+    }
+
+    /// Append `s` unless it is empty (only `request_id` is left out when
+    /// empty); whether something was written.
+    fn write_string(&self, out: &mut Vec<u8>, s: &str) -> bool {
+        if s.is_empty() {
+            return false;
+        }
+        out_json::push_str(out, s);
+        true
+    }
+
+    /// Append the value of `p`; false when it is an absent message.
+    fn write_param(&self, out: &mut Vec<u8>, p: Param) -> bool {
+        match p {
+            Param::AgentGroup => match &self.agent_group {
+                Some(g) => g.write_json(out),
+                None => return false,
+            },
+            Param::ConfigDetail => match &self.config_detail {
+                Some(c) => c.write_json(out),
+                None => return false,
+            },
+            Param::RunningDetails => match &self.running_details {
+                Some(s) => s.write_json(out),
+                None => return false,
+            },
+            Param::Tags => put_string_map(out, b"", &self.tags),
+            Param::ConfigVersions => {
+                out.push(b'{');
+                for (i, (k, v)) in self.config_versions.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out_json::push_str(out, k);
+                    out.push(b':');
+                    out_json::push_int(out, *v);
+                }
+                out.push(b'}');
+            }
+            Param::StartupTime => out_json::push_int(out, self.startup_time),
+            other => out_json::push_str(out, self.string_param(other).unwrap_or_default()),
+        }
+        true
     }
 
     /// JSON decoding for `api`; unknown fields are ignored.
@@ -1220,6 +1283,11 @@ impl Request {
             other => self.string_param(*other).is_none_or(str::is_empty),
         })
     }
+}
+
+/// The JSON name of a request key (`None`: `request_id`).
+fn key_name(key: Option<Param>) -> &'static str {
+    key.map_or("request_id", Param::name)
 }
 
 /// Response codes of the seed's table, with their HTTP statuses.
@@ -1546,6 +1614,7 @@ fn parse_code(name: &str) -> Result<Code, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn full_request() -> Request {
         let mut tags = BTreeMap::new();
@@ -1688,6 +1757,41 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             serde_json::to_string(&v).unwrap()
         );
+    }
+
+    /// How requests were encoded when a `Value` was built for them.
+    fn old_request_json(r: &Request, api: Api) -> Value {
+        let mut o = Map::new();
+        if !r.request_id.is_empty() {
+            o.insert("request_id".into(), Value::from(r.request_id.clone()));
+        }
+        for p in api.params() {
+            let v = match p {
+                Param::AgentGroup => r.agent_group.as_ref().map(Message::to_json),
+                Param::ConfigDetail => r.config_detail.as_ref().map(Message::to_json),
+                Param::RunningDetails => r.running_details.as_ref().map(Message::to_json),
+                Param::Tags => Some(json!(r.tags)),
+                Param::ConfigVersions => Some(json!(r.config_versions)),
+                Param::StartupTime => Some(json!(r.startup_time)),
+                other => r.string_param(*other).map(Value::from),
+            };
+            if let Some(v) = v {
+                o.insert(p.name().into(), v);
+            }
+        }
+        Value::Object(o)
+    }
+
+    #[test]
+    fn request_json_is_what_a_value_gave() {
+        let empty = Request::default();
+        for api in Api::ALL {
+            for r in [full_request(), empty.clone()] {
+                let bytes = r.json_bytes(api);
+                let old = serde_json::to_string(&old_request_json(&r, api)).unwrap();
+                assert_eq!(String::from_utf8(bytes).unwrap(), old, "{api:?}");
+            }
+        }
     }
 
     #[test]
