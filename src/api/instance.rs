@@ -1,10 +1,11 @@
 //! pies `/instance`, `/conf`, `/runlevel` and `/environ`: tend itself.
 
+use super::json::{self, Object};
 use super::reply;
 use super::router::Ctx;
 use super::{ACCESS_HEADER, ApiResponse};
 use crate::shared::{Request, ShutdownKind};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// `/instance[/KEY]`: GET describes tend, DELETE shuts it down, PUT/POST re-executes it.
 pub(crate) fn instance(ctx: &Ctx<'_>) -> ApiResponse {
@@ -30,32 +31,53 @@ fn describe_instance(ctx: &Ctx<'_>) -> ApiResponse {
     let binary = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| argv.first().cloned().unwrap_or_default());
-    let mut info = Map::new();
-    info.insert("PID".into(), json!(std::process::id()));
-    info.insert("argv".into(), json!(argv));
-    info.insert("binary".into(), json!(binary));
-    info.insert("instance".into(), json!("tend"));
-    info.insert("package".into(), json!("tend"));
-    info.insert("version".into(), json!(crate::VERSION));
-    match ctx.rest.as_deref() {
-        None | Some("") => reply::json(200, &Value::Object(info)),
-        Some(key) => match info.remove(key) {
-            Some(value) => reply::json(200, &json!({ key: value })),
-            None => reply::pies_error(404, format!("no instance attribute `{key}`")),
-        },
+    let mut pid = Vec::new();
+    json::push_uint(&mut pid, std::process::id().into());
+    let mut argv_json = Vec::new();
+    json::push_strs(&mut argv_json, argv.iter().map(String::as_str));
+    let quoted = |s: &str| {
+        let mut v = Vec::new();
+        json::push_str(&mut v, s);
+        v
+    };
+    // Name and JSON value, in serde_json's key order.
+    let info = [
+        ("PID", pid),
+        ("argv", argv_json),
+        ("binary", quoted(&binary)),
+        ("instance", quoted("tend")),
+        ("package", quoted("tend")),
+        ("version", quoted(crate::VERSION)),
+    ];
+    let wanted = ctx.rest.as_deref().filter(|k| !k.is_empty());
+    if let Some(key) = wanted
+        && !info.iter().any(|(name, _)| *name == key)
+    {
+        return reply::pies_error(404, format!("no instance attribute `{key}`"));
     }
+    let object = info
+        .iter()
+        .filter(|(name, _)| wanted.is_none_or(|k| k == *name))
+        .fold(Object::new(), |o, (name, value)| o.raw(name, value));
+    reply::json_bytes(200, object.finish())
 }
 
 /// `GET /conf/files`: the files the configuration in force was read from.
 pub(crate) fn conf_files(ctx: &Ctx<'_>) -> ApiResponse {
     let config = ctx.shared.lock().config.clone();
     let syntax = if config.inittab { "inittab" } else { "pies" };
-    let files: Vec<Value> = config
-        .files
-        .iter()
-        .map(|f| json!({"file": f.to_string_lossy(), "syntax": syntax}))
-        .collect();
-    reply::json(200, &Value::Array(files))
+    let mut out = vec![b'['];
+    for (i, f) in config.files.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let file = Object::new()
+            .str("file", &f.to_string_lossy())
+            .str("syntax", syntax);
+        out.extend_from_slice(&file.finish());
+    }
+    out.push(b']');
+    reply::json_bytes(200, out)
 }
 
 /// `PUT /conf/runtime`: reload; an invalid file is refused and the old
@@ -74,12 +96,12 @@ pub(crate) fn runlevel(ctx: &Ctx<'_>) -> ApiResponse {
         return reply::pies_error(404, "runlevels exist only when tend runs as init");
     }
     if ctx.method == "GET" {
-        let mut info = Map::new();
-        info.insert("runlevel".into(), json!(current.to_string()));
+        let mut info = Object::new();
         if let Some(level) = initdefault {
-            info.insert("initdefault".into(), json!(level.to_string()));
+            info = info.str("initdefault", level.encode_utf8(&mut [0; 4]));
         }
-        return reply::json(200, &Value::Object(info));
+        let info = info.str("runlevel", current.encode_utf8(&mut [0; 4]));
+        return reply::json_bytes(200, info.finish());
     }
     match requested_runlevel(ctx).and_then(runlevel_request) {
         Ok(request) => reply::pies_reply(ctx.shared.request(request)),
@@ -139,13 +161,17 @@ pub(crate) fn environ(ctx: &Ctx<'_>) -> ApiResponse {
             let all: Vec<String> = std::env::vars_os()
                 .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
                 .collect();
-            reply::json(200, &json!(all))
+            let mut out = Vec::new();
+            json::push_strs(&mut out, all.iter().map(String::as_str));
+            reply::json_bytes(200, out)
         }
         Some(name) => match std::env::var_os(name) {
-            Some(value) => reply::json(
-                200,
-                &json!({"status": "OK", "value": value.to_string_lossy()}),
-            ),
+            Some(value) => {
+                let body = Object::new()
+                    .str("status", "OK")
+                    .str("value", &value.to_string_lossy());
+                reply::json_bytes(200, body.finish())
+            }
             None => reply::pies_error(404, format!("`{name}` is not set")),
         },
     }

@@ -2,6 +2,7 @@
 //! `/configs`, `/config` and `/updateConfig`.
 
 use super::ApiResponse;
+use super::json::Object;
 use super::reply;
 use super::router::{Ctx, ROUTES};
 use crate::shared::Tunables;
@@ -19,20 +20,21 @@ pub(crate) fn index(_ctx: &Ctx<'_>) -> ApiResponse {
 
 /// `GET /version`.
 pub(crate) fn version(_ctx: &Ctx<'_>) -> ApiResponse {
-    reply::json(
-        200,
-        &json!({
-            "Version": crate::VERSION,
-            "GitCommit": option_env!("TEND_GIT_COMMIT").unwrap_or("unknown"),
-            "name": "tend",
-        }),
-    )
+    let body = Object::new()
+        .str(
+            "GitCommit",
+            option_env!("TEND_GIT_COMMIT").unwrap_or("unknown"),
+        )
+        .str("Version", crate::VERSION)
+        .str("name", "tend");
+    reply::json_bytes(200, body.finish())
 }
 
 /// `GET /recentStartTime`: when tend started, UTC.
 pub(crate) fn recent_start_time(ctx: &Ctx<'_>) -> ApiResponse {
     let started = ctx.shared.lock().started;
-    reply::json(200, &json!({"RecentStartTime": utc_datetime(started)}))
+    let body = Object::new().str("RecentStartTime", &utc_datetime(started));
+    reply::json_bytes(200, body.finish())
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
@@ -78,6 +80,8 @@ struct Tunable {
 /// Durations are bounded so the main loop's `Instant + duration` cannot overflow.
 const MAX_SECONDS: u64 = 365 * 86_400;
 
+/// Sorted by name: `/configs` lists them in this order, as a JSON
+/// object's keys.
 const TUNABLES: &[Tunable] = &[
     Tunable {
         name: "log_level",
@@ -86,17 +90,6 @@ const TUNABLES: &[Tunable] = &[
         description: "Log verbosity: off, error, warn, info, debug or trace.",
         get: |t| t.log_level.clone(),
         set: set_log_level,
-    },
-    Tunable {
-        name: "shutdown_timeout",
-        section: "core",
-        kind: "FV_UINT64",
-        description: "Seconds components get to stop at shutdown before SIGKILL.",
-        get: |t| t.shutdown_timeout.as_secs().to_string(),
-        set: |t, v| {
-            t.shutdown_timeout = seconds(v, 0)?;
-            Ok(())
-        },
     },
     Tunable {
         name: "max_restarts",
@@ -119,6 +112,17 @@ const TUNABLES: &[Tunable] = &[
         get: |t| t.restart_window.as_secs().to_string(),
         set: |t, v| {
             t.restart_window = seconds(v, 1)?;
+            Ok(())
+        },
+    },
+    Tunable {
+        name: "shutdown_timeout",
+        section: "core",
+        kind: "FV_UINT64",
+        description: "Seconds components get to stop at shutdown before SIGKILL.",
+        get: |t| t.shutdown_timeout.as_secs().to_string(),
+        set: |t, v| {
+            t.shutdown_timeout = seconds(v, 0)?;
             Ok(())
         },
     },
@@ -154,27 +158,24 @@ fn set_log_level(t: &mut Tunables, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn describe_tunable(t: &Tunable, values: &Tunables) -> Value {
-    json!({
-        "name": t.name,
-        "section": t.section,
-        "type": t.kind,
-        "tags": "flag_tag::FT_MUTABLE",
-        "description": t.description,
-        "value": (t.get)(values),
-    })
+fn describe_tunable(t: &Tunable, values: &Tunables) -> Vec<u8> {
+    Object::new()
+        .str("description", t.description)
+        .str("name", t.name)
+        .str("section", t.section)
+        .str("tags", "flag_tag::FT_MUTABLE")
+        .str("type", t.kind)
+        .str("value", &(t.get)(values))
+        .finish()
 }
 
 /// `GET /configs`: every tunable, by name.
 pub(crate) fn configs(ctx: &Ctx<'_>) -> ApiResponse {
     let values = ctx.shared.lock().tunables.clone();
-    let mut map = Map::new();
-    map.extend(
-        TUNABLES
-            .iter()
-            .map(|t| (t.name.to_string(), describe_tunable(t, &values))),
-    );
-    reply::json(200, &Value::Object(map))
+    let all = TUNABLES.iter().fold(Object::new(), |o, t| {
+        o.raw(t.name, &describe_tunable(t, &values))
+    });
+    reply::json_bytes(200, all.finish())
 }
 
 /// `GET /config?name=K`: one tunable.
@@ -190,11 +191,11 @@ pub(crate) fn config(ctx: &Ctx<'_>) -> ApiResponse {
         return reply::pies_error(404, format!("unknown config `{name}`"));
     };
     let values = ctx.shared.lock().tunables.clone();
-    reply::json(200, &describe_tunable(tunable, &values))
+    reply::json_bytes(200, describe_tunable(tunable, &values))
 }
 
 fn update_status(status: u16, text: String) -> ApiResponse {
-    reply::json(status, &json!({ "update_status": text }))
+    reply::json_bytes(status, Object::new().str("update_status", &text).finish())
 }
 
 /// `/updateConfig?K=V`: change one tunable, in place under the lock (the main
@@ -262,5 +263,10 @@ mod tests {
         assert!((find("sleep_time").set)(&mut t, "7").is_ok());
         assert_eq!(t.sleep_time, Duration::from_secs(7));
         assert!((find("restart_window").set)(&mut t, "0").is_err());
+    }
+
+    #[test]
+    fn tunables_are_sorted_like_json_keys() {
+        assert!(TUNABLES.windows(2).all(|w| w[0].name < w[1].name));
     }
 }

@@ -88,6 +88,49 @@ pub(crate) fn push_uint(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(digits.get(first..).unwrap_or_default());
 }
 
+/// One JSON object being written. Keys must be added in serde_json's order
+/// (its `Map` is sorted: byte order, upper case first), so the bytes are
+/// what a `Value` would give.
+pub(crate) struct Object {
+    out: Vec<u8>,
+}
+
+impl Object {
+    /// An empty object.
+    pub(crate) fn new() -> Object {
+        Object { out: vec![b'{'] }
+    }
+
+    /// Start the member `key`.
+    fn key(&mut self, key: &str) {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        push_str(&mut self.out, key);
+        self.out.push(b':');
+    }
+
+    /// Add a string member.
+    pub(crate) fn str(mut self, key: &str, value: &str) -> Object {
+        self.key(key);
+        push_str(&mut self.out, value);
+        self
+    }
+
+    /// Add a member whose value is already JSON (`true`, `[...]`, …).
+    pub(crate) fn raw(mut self, key: &str, value: &[u8]) -> Object {
+        self.key(key);
+        self.out.extend_from_slice(value);
+        self
+    }
+
+    /// The object's bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
 /// The lower-case hex digit of a nibble (serde_json writes `\u001f`).
 fn hex_digit(nibble: u8) -> u8 {
     match nibble {
@@ -129,6 +172,17 @@ mod tests {
             let want = serde_json::to_string(s).unwrap();
             assert_eq!(written(|out| push_str(out, s)), want, "{s:?}");
         }
+    }
+
+    #[test]
+    fn objects() {
+        let o = Object::new()
+            .raw("PID", b"7")
+            .str("a", "x\"")
+            .raw("b", b"true")
+            .finish();
+        assert_eq!(o, br#"{"PID":7,"a":"x\"","b":true}"#);
+        assert_eq!(Object::new().finish(), b"{}");
     }
 
     #[test]

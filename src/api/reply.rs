@@ -1,8 +1,9 @@
 //! Building responses and decoding URL parts: the small pieces every endpoint uses.
 
 use super::ApiResponse;
+use super::json::Object;
 use crate::shared::{Refusal, Reply};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The content type of every JSON answer.
 const JSON_TYPE: &str = "application/json";
@@ -35,25 +36,41 @@ pub(crate) fn text(status: u16, content_type: &str, body: String) -> ApiResponse
 
 /// pies success: `{"status":"OK"}`.
 pub(crate) fn pies_ok() -> ApiResponse {
-    json(200, &json!({"status": "OK"}))
+    json_bytes(200, br#"{"status":"OK"}"#.to_vec())
 }
 
 /// pies failure: `{"status":"ER","message":…}`.
-pub(crate) fn pies_error(status: u16, message: impl Into<String>) -> ApiResponse {
-    json(status, &json!({"status": "ER", "message": message.into()}))
+pub(crate) fn pies_error(status: u16, message: impl AsRef<str>) -> ApiResponse {
+    pies_error_text(status, message.as_ref())
+}
+
+fn pies_error_text(status: u16, message: &str) -> ApiResponse {
+    let body = Object::new()
+        .str("message", message)
+        .str("status", "ER")
+        .finish();
+    json_bytes(status, body)
 }
 
 /// A pies answer to a request the main loop carried out or refused.
 pub(crate) fn pies_reply(reply: Reply) -> ApiResponse {
     match reply {
         Ok(()) => pies_ok(),
-        Err(Refusal { status, message }) => pies_error(status, message),
+        Err(Refusal { status, message }) => pies_error_text(status, &message),
     }
 }
 
 /// Fluentd RPC failure: `{"ok":false,"message":…}`.
-pub(crate) fn rpc_error(status: u16, message: impl Into<String>) -> ApiResponse {
-    json(status, &json!({"ok": false, "message": message.into()}))
+pub(crate) fn rpc_error(status: u16, message: impl AsRef<str>) -> ApiResponse {
+    rpc_error_text(status, message.as_ref())
+}
+
+fn rpc_error_text(status: u16, message: &str) -> ApiResponse {
+    let body = Object::new()
+        .str("message", message)
+        .raw("ok", b"false")
+        .finish();
+    json_bytes(status, body)
 }
 
 /// Add a header to a response.
@@ -121,6 +138,7 @@ pub(crate) fn query_pairs(query: &str) -> Result<Vec<(String, String)>, DecodeEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn decodes_escapes_and_plus() {

@@ -926,3 +926,40 @@ fn route_never_panics_on_odd_requests() {
     }
     log::set_max_level(level);
 }
+
+// ---- hand-written JSON ----
+
+#[test]
+fn written_answers_are_what_serde_json_writes() {
+    let config = Config {
+        initdefault: Some('3'),
+        files: vec![PathBuf::from("/etc/tend.conf"), PathBuf::from("/x/\"q\"")],
+        ..Config::default()
+    };
+    let s = shared_with(config);
+    s.lock().init_mode = true;
+    let urls = [
+        "/instance",
+        "/instance/PID",
+        "/instance/argv",
+        "/instance/nope",
+        "/conf/files",
+        "/runlevel",
+        "/environ",
+        "/environ/PATH",
+        "/environ/TEND_SURELY_UNSET_VAR",
+        "/version",
+        "/recentStartTime",
+        "/configs",
+        "/config?name=sleep_time",
+        "/config?name=nope",
+        "/updateConfig?a=1&b=2",
+        "/metrics?detail=true",
+    ];
+    for url in urls {
+        let r = call(&s, "GET", url);
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        let value: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body, serde_json::to_string(&value).unwrap(), "{url}");
+    }
+}
