@@ -8,7 +8,7 @@
 
 use crate::client::{self, ClientError, Endpoint, Response};
 use crate::config::Mode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::Write;
 use std::time::Duration;
 
@@ -338,7 +338,7 @@ impl SelectorParser {
             return Err("selector: incomplete (expected a condition at the end)".to_string());
         };
         match tok.as_str() {
-            "not" => Ok(json!({"op": "not", "arg": self.unary()?})),
+            "not" => Ok(op("not", Some(self.unary()?))),
             "(" => {
                 let v = self.or_expr()?;
                 match self.next().as_deref() {
@@ -350,7 +350,7 @@ impl SelectorParser {
             "and" | "or" => Err(format!("selector: {tok:?} needs a condition before it")),
             "all" => Ok(Value::Bool(true)),
             "none" => Ok(Value::Bool(false)),
-            "active" => Ok(json!({"op": "active"})),
+            "active" => Ok(op("active", None)),
             "status" => {
                 let s = self.argument("status")?;
                 if !STATUSES.contains(&s.as_str()) {
@@ -359,7 +359,7 @@ impl SelectorParser {
                         STATUSES.join(", ")
                     ));
                 }
-                Ok(json!({"op": "status", "arg": s}))
+                Ok(op("status", Some(Value::String(s))))
             }
             "mode" => {
                 let m = self.argument("mode")?;
@@ -368,7 +368,7 @@ impl SelectorParser {
                 if !known {
                     return Err(format!("selector: unknown mode {m:?}"));
                 }
-                Ok(json!({"op": "mode", "arg": m}))
+                Ok(op("mode", Some(Value::String(m))))
             }
             "type" => {
                 let t = self.argument("type")?;
@@ -377,13 +377,13 @@ impl SelectorParser {
                         "selector: unknown type {t:?} (component or command)"
                     ));
                 }
-                Ok(json!({"op": "type", "arg": t}))
+                Ok(op("type", Some(Value::String(t))))
             }
             "tag" | "component" => {
                 let t = self.argument(&tok)?;
-                Ok(json!({"op": "component", "arg": t}))
+                Ok(op("component", Some(Value::String(t))))
             }
-            _ => Ok(json!({"op": "component", "arg": tok})),
+            _ => Ok(op("component", Some(Value::String(tok)))),
         }
     }
 
@@ -414,7 +414,25 @@ fn combine(op: &str, items: Vec<Value>) -> Value {
             other => flat.push(other),
         }
     }
-    json!({"op": op, "arg": flat})
+    self::op(op, Some(Value::Array(flat)))
+}
+
+/// `{"op": name, "arg": arg}` (no `arg` when None). Built by hand: each
+/// `json!` with values expands to its own conversions and panics.
+fn op(name: &str, arg: Option<Value>) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("op".to_string(), Value::String(name.to_string()));
+    if let Some(arg) = arg {
+        m.insert("arg".to_string(), arg);
+    }
+    Value::Object(m)
+}
+
+/// `{"runlevel": level}`.
+fn runlevel_body(level: String) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("runlevel".to_string(), Value::String(level));
+    Value::Object(m)
 }
 
 /// Percent-encode everything but RFC 3986 unreserved characters.
@@ -519,7 +537,7 @@ fn run(inv: &Invocation) -> Result<i32, CtlError> {
             act(inv, "POST", path, None)
         }
         Command::Shutdown => act(inv, "POST", "/api/processes.killWorkers", None),
-        Command::Reboot => act(inv, "PUT", "/runlevel", Some(&json!({"runlevel": "6"}))),
+        Command::Reboot => act(inv, "PUT", "/runlevel", Some(&runlevel_body("6".into()))),
         Command::Telinit(None) => show(inv, "/runlevel"),
         Command::Telinit(Some(q)) if q.eq_ignore_ascii_case("q") => {
             act(inv, "POST", "/api/config.reload", None)
@@ -528,7 +546,7 @@ fn run(inv: &Invocation) -> Result<i32, CtlError> {
             inv,
             "PUT",
             "/runlevel",
-            Some(&json!({"runlevel": level.to_ascii_uppercase()})),
+            Some(&runlevel_body(level.to_ascii_uppercase())),
         ),
         Command::Alive(tag) => alive(inv, tag),
         Command::Metrics => {
@@ -814,6 +832,7 @@ fn human_duration(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sel(s: &str) -> Result<Value, String> {
         let words: Vec<String> = s.split_whitespace().map(str::to_string).collect();
