@@ -1021,7 +1021,7 @@ fn conf_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "conf") && p.is_file())
         .collect();
-    files.sort();
+    super::error::sort_with(&mut files, &|a, b| a.cmp(b));
     Ok(files)
 }
 

@@ -46,7 +46,7 @@ pub(super) fn components(components: &[ComponentSpec], sites: &[PrereqSites]) ->
     }
     let mut tags: Vec<&str> = first.keys().copied().collect();
     // Sorted so a tie between two suggestions always picks the same one.
-    tags.sort_unstable();
+    super::error::sort_with(&mut tags, &|a, b| a.cmp(b));
     for (i, c) in components.iter().enumerate() {
         for (k, p) in c.prerequisites.iter().enumerate() {
             let at = sites.get(i).and_then(|s| s.get(k)).unwrap_or(&c.origin);
