@@ -502,7 +502,7 @@ impl Agent {
 
     /// Write the accepted configs atomically: temp file, fsync, rename, fsync dir.
     fn save_cache(&self) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.s.cache)?;
+        super::store::create_dir_all(&self.s.cache)?;
         let tmp = self.s.cache.join(".fleet-configs.json.tmp");
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&configs_json(&self.applied))?;
