@@ -11,8 +11,7 @@ use crate::table::Table;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Something only the main loop may do, asked for by an HTTP thread.
@@ -134,7 +133,7 @@ pub struct State {
     pub runlevel: char,
     /// Set once a shutdown started; new requests are refused.
     pub shutting_down: bool,
-    pending: VecDeque<(Request, mpsc::Sender<Reply>)>,
+    pending: VecDeque<(Request, ReplyTo)>,
 }
 
 impl State {
@@ -164,7 +163,7 @@ impl State {
     }
 
     /// Take every queued request (main loop only).
-    pub fn take_requests(&mut self) -> Vec<(Request, mpsc::Sender<Reply>)> {
+    pub fn take_requests(&mut self) -> Vec<(Request, ReplyTo)> {
         self.pending.drain(..).collect()
     }
 }
@@ -179,6 +178,70 @@ pub struct Shared {
 /// How long an HTTP thread waits for the main loop before giving up. The main
 /// loop answers within milliseconds; this only bounds a wedged request.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One answer on its way from the main loop to a waiting API thread.
+///
+/// A one-shot slot rather than an `mpsc` channel: a channel for one more
+/// message type is some 5 KiB of code in the binary. It behaves like one:
+/// dropping the sending half unanswered wakes the waiter at once.
+#[derive(Debug, Default)]
+struct Slot {
+    /// `None` while pending; `Some(None)` when the sender went away
+    /// unanswered.
+    answer: Mutex<Option<Option<Reply>>>,
+    filled: Condvar,
+}
+
+impl Slot {
+    fn fill(&self, answer: Option<Reply>) {
+        let mut slot = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(answer);
+        }
+        self.filled.notify_all();
+    }
+}
+
+/// The main loop's half of a reply slot: answer with [`ReplyTo::send`].
+#[derive(Debug)]
+pub struct ReplyTo(Arc<Slot>);
+
+impl ReplyTo {
+    /// Answer the request. The requester may have given up waiting; the
+    /// answer is then dropped with the slot.
+    pub fn send(self, reply: Reply) {
+        self.0.fill(Some(reply));
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        // No-op after `send`: only the first fill counts.
+        self.0.fill(None);
+    }
+}
+
+/// The waiting half of a reply slot.
+struct ReplyFrom(Arc<Slot>);
+
+impl ReplyFrom {
+    /// The answer, or None when there was none within `timeout` or the
+    /// main loop dropped the request unanswered.
+    fn wait(self, timeout: Duration) -> Option<Reply> {
+        let slot = self.0.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut slot, _) = self
+            .0
+            .filled
+            .wait_timeout_while(slot, timeout, |a| a.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.take().flatten()
+    }
+}
+
+fn reply_slot() -> (ReplyTo, ReplyFrom) {
+    let slot = Arc::new(Slot::default());
+    (ReplyTo(Arc::clone(&slot)), ReplyFrom(slot))
+}
 
 impl Shared {
     /// Wrap a state; creates the wake-up eventfd.
@@ -235,7 +298,7 @@ impl Shared {
 
     /// Queue a request for the main loop and wait for its answer.
     pub fn request(&self, request: Request) -> Reply {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = reply_slot();
         {
             let mut state = self.lock();
             if state.shutting_down {
@@ -244,9 +307,40 @@ impl Shared {
             state.pending.push_back((request, tx));
         }
         self.wake();
-        match rx.recv_timeout(REPLY_TIMEOUT) {
-            Ok(reply) => reply,
-            Err(_) => Err(Refusal::new(500, "the supervisor did not answer in time")),
+        match rx.wait(REPLY_TIMEOUT) {
+            Some(reply) => reply,
+            None => Err(Refusal::new(500, "the supervisor did not answer in time")),
         }
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_slot_behaves_like_a_channel() {
+        let (tx, rx) = reply_slot();
+        let waiter = std::thread::spawn(move || rx.wait(Duration::from_secs(60)));
+        tx.send(Err(Refusal::new(409, "busy")));
+        let got = waiter.join().unwrap().unwrap().unwrap_err();
+        assert_eq!((got.status, got.message.as_str()), (409, "busy"));
+
+        // Dropped unanswered: the waiter learns at once, not after the timeout.
+        let (tx, rx) = reply_slot();
+        let started = Instant::now();
+        let waiter = std::thread::spawn(move || rx.wait(Duration::from_secs(600)));
+        drop(tx);
+        assert!(waiter.join().unwrap().is_none());
+        assert!(started.elapsed() < Duration::from_secs(300));
+
+        // Nobody answers: None after the timeout.
+        let (_tx, rx) = reply_slot();
+        assert!(rx.wait(Duration::from_millis(10)).is_none());
+
+        // The waiter gave up first: answering is harmless.
+        let (tx, rx) = reply_slot();
+        drop(rx);
+        tx.send(Ok(()));
     }
 }

@@ -68,7 +68,7 @@ impl FakeLoop {
                     // Record before answering: the caller checks right after.
                     let answer = answer(&request);
                     s.lock().unwrap().push(request);
-                    let _ = reply.send(answer);
+                    reply.send(answer);
                 }
                 thread::sleep(Duration::from_millis(1));
             }

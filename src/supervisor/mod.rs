@@ -171,7 +171,7 @@ impl Supervisor {
         for (request, reply_to) in st.take_requests() {
             let reply = self.handle(&mut st, request);
             // The requester may have given up waiting; nothing to do then.
-            let _ = reply_to.send(reply);
+            reply_to.send(reply);
         }
         self.tick(&mut st, Instant::now());
         drop(st);
