@@ -16,6 +16,7 @@
 use super::reply;
 use super::{ApiRequest, ApiResponse, MAX_BODY, route};
 use crate::shared::Shared;
+use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -23,7 +24,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 use tiny_http::Server;
@@ -45,6 +46,7 @@ const REBIND_PAUSE: Duration = Duration::from_secs(1);
 const DRAIN_LIMIT: usize = 64 << 20;
 
 /// What the supervisor thread waits for.
+#[derive(Debug)]
 enum Event {
     /// `shutdown` was called.
     Stop,
@@ -52,10 +54,61 @@ enum Event {
     AcceptFailed(io::Error),
 }
 
+/// A queue that one thread waits on: what an `mpsc` channel gives here,
+/// without a copy of the channel code per message type in the binary.
+#[derive(Debug)]
+struct Mailbox<T> {
+    queue: Mutex<VecDeque<T>>,
+    ready: Condvar,
+}
+
+impl<T> Default for Mailbox<T> {
+    fn default() -> Self {
+        Mailbox {
+            queue: Mutex::new(VecDeque::new()),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Mailbox<T> {
+    fn send(&self, item: T) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(item);
+        self.ready.notify_one();
+    }
+
+    /// The next item, waiting as long as it takes.
+    fn recv(&self) -> T {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(item) = queue.pop_front() {
+                return item;
+            }
+            queue = self
+                .ready
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The next item, or None when none came within `timeout`.
+    fn recv_timeout(&self, timeout: Duration) -> Option<T> {
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut queue, _) = self
+            .ready
+            .wait_timeout_while(queue, timeout, |q| q.is_empty())
+            .unwrap_or_else(PoisonError::into_inner);
+        queue.pop_front()
+    }
+}
+
 /// A running API server; [`ApiServer::shutdown`] stops it and removes the socket.
 #[derive(Debug)]
 pub struct ApiServer {
-    events: mpsc::Sender<Event>,
+    events: Arc<Mailbox<Event>>,
     supervisor: Option<thread::JoinHandle<()>>,
 }
 
@@ -67,7 +120,7 @@ impl ApiServer {
     }
 
     fn stop(&mut self) {
-        let _ = self.events.send(Event::Stop);
+        self.events.send(Event::Stop);
         if let Some(supervisor) = self.supervisor.take() {
             let _ = supervisor.join();
         }
@@ -111,14 +164,14 @@ pub fn serve_unix_with(
 ) -> io::Result<ApiServer> {
     let policy = Arc::new(policy);
     let server = bind(path, &policy)?;
-    let (events_tx, events) = mpsc::channel();
+    let events = Arc::new(Mailbox::default());
     let path = path.to_path_buf();
-    let tx = events_tx.clone();
+    let inbox = Arc::clone(&events);
     let supervisor = thread::Builder::new()
         .name("api-supervisor".into())
-        .spawn(move || supervise(&shared, &policy, &path, server, &tx, &events))?;
+        .spawn(move || supervise(&shared, &policy, &path, server, &inbox))?;
     Ok(ApiServer {
-        events: events_tx,
+        events,
         supervisor: Some(supervisor),
     })
 }
@@ -168,13 +221,12 @@ fn supervise(
     policy: &Arc<SocketPolicy>,
     path: &Path,
     first: Server,
-    events_tx: &mpsc::Sender<Event>,
-    events: &mpsc::Receiver<Event>,
+    events: &Arc<Mailbox<Event>>,
 ) {
     let mut server = Arc::new(first);
     loop {
-        let workers = Workers::start(shared, policy, &server, events_tx);
-        let event = events.recv().unwrap_or(Event::Stop);
+        let workers = Workers::start(shared, policy, &server, events);
+        let event = events.recv();
         workers.retire(&server);
         let Event::AcceptFailed(error) = event else {
             close(server, path);
@@ -198,11 +250,11 @@ fn supervise(
 }
 
 /// Bind again until it works; `None` when told to stop meanwhile.
-fn rebind(path: &Path, policy: &SocketPolicy, events: &mpsc::Receiver<Event>) -> Option<Server> {
+fn rebind(path: &Path, policy: &SocketPolicy, events: &Mailbox<Event>) -> Option<Server> {
     loop {
         match events.recv_timeout(REBIND_PAUSE) {
-            Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return None,
-            Ok(Event::AcceptFailed(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Some(Event::Stop) => return None,
+            Some(Event::AcceptFailed(_)) | None => {}
         }
         match bind(path, policy) {
             Ok(server) => return Some(server),
@@ -228,7 +280,8 @@ fn close(server: Arc<Server>, path: &Path) {
 /// One generation of worker threads sharing a server.
 struct Workers {
     retiring: Arc<AtomicBool>,
-    done: mpsc::Receiver<()>,
+    /// Gets one `()` per worker that left.
+    done: Arc<Mailbox<()>>,
     count: usize,
 }
 
@@ -237,20 +290,20 @@ impl Workers {
         shared: &Arc<Shared>,
         policy: &Arc<SocketPolicy>,
         server: &Arc<Server>,
-        events: &mpsc::Sender<Event>,
+        events: &Arc<Mailbox<Event>>,
     ) -> Workers {
         let retiring = Arc::new(AtomicBool::new(false));
-        let (done_tx, done) = mpsc::channel();
+        let done = Arc::new(Mailbox::default());
         let mut count = 0;
         for i in 0..WORKERS {
             let (shared, server, events) = (shared.clone(), server.clone(), events.clone());
             let policy = policy.clone();
-            let (retiring, done_tx) = (retiring.clone(), done_tx.clone());
+            let (retiring, done_tx) = (retiring.clone(), Arc::clone(&done));
             let spawned = thread::Builder::new()
                 .name(format!("api-worker-{i}"))
                 .spawn(move || {
                     work(&shared, &policy, &server, &retiring, &events);
-                    let _ = done_tx.send(());
+                    done_tx.send(());
                 });
             match spawned {
                 Ok(_) => count += 1,
@@ -274,7 +327,7 @@ impl Workers {
         let deadline = Instant::now() + STOP_GRACE;
         for _ in 0..self.count {
             let left = deadline.saturating_duration_since(Instant::now());
-            if self.done.recv_timeout(left).is_err() {
+            if self.done.recv_timeout(left).is_none() {
                 log::warn!("an API worker is still busy; leaving it behind");
                 return;
             }
@@ -288,7 +341,7 @@ fn work(
     policy: &SocketPolicy,
     server: &Server,
     retiring: &AtomicBool,
-    events: &mpsc::Sender<Event>,
+    events: &Mailbox<Event>,
 ) {
     loop {
         match server.recv() {
@@ -300,7 +353,7 @@ fn work(
             }
             Err(e) => {
                 if !retiring.load(Ordering::SeqCst) {
-                    let _ = events.send(Event::AcceptFailed(e));
+                    events.send(Event::AcceptFailed(e));
                 }
                 return;
             }
@@ -557,6 +610,20 @@ mod tests {
             format!("GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         )
+    }
+
+    #[test]
+    fn mailboxes_deliver_in_order_and_time_out() {
+        let mailbox = Arc::new(Mailbox::default());
+        assert_eq!(mailbox.recv_timeout(Duration::from_millis(5)), None);
+        let sender = Arc::clone(&mailbox);
+        let t = thread::spawn(move || {
+            sender.send(1);
+            sender.send(2);
+        });
+        assert_eq!(mailbox.recv(), 1);
+        assert_eq!(mailbox.recv_timeout(Duration::from_secs(60)), Some(2));
+        t.join().unwrap();
     }
 
     #[test]
