@@ -93,7 +93,7 @@ pub fn spawn(spec: &ComponentSpec, session: Session) -> Result<Spawned, SpawnErr
     })?;
     let executing = format!("executing {program}");
     let creds = resolve_credentials(spec).map_err(|e| err("resolving user/group", e))?;
-    let env = environment(&spec.env, std::env::vars());
+    let env = environment(&spec.env, utf8_environment());
     let path = find_program(program, &env).map_err(|e| err(&executing, e))?;
     let mut log_pipes = Vec::new();
     let stdin_spec = if spec.flags.nullinput {
@@ -136,6 +136,13 @@ pub fn spawn(spec: &ComponentSpec, session: Session) -> Result<Spawned, SpawnErr
         .launch()
         .map_err(|f| err(&format!("{} {program}", f.step.doing()), f.error()))?;
     Ok(Spawned { pid, log_pipes })
+}
+
+/// tend's own environment, without the variables that are not UTF-8
+/// (`std::env::vars` would panic on them, and tend may be PID 1, whose
+/// environment comes from the kernel command line).
+fn utf8_environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
 }
 
 /// Where `program` is, searched like execvp(3) does but in the *child's*

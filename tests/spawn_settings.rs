@@ -140,3 +140,34 @@ fn failed_starts_name_the_component_and_the_step() {
         "{log}"
     );
 }
+
+/// A variable in tend's own environment that is not UTF-8 (PID 1 gets its
+/// environment from the kernel command line) must not stop components from
+/// starting; it is left out of theirs.
+#[test]
+fn non_utf8_environment_does_not_stop_starts() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new("envbytes");
+    let conf = dir.write(
+        "tend.conf",
+        &format!(
+            "component s {{ mode once; command \"sh -c 'env > {}/env'\"; }}",
+            dir.0.display()
+        ),
+    );
+    let out = dir.path("env");
+    let d = Daemon::start_with_env(
+        dir,
+        &["-c", conf.to_str().unwrap()],
+        &[
+            (OsStr::new("TEND_BAD_BYTES"), OsStr::from_bytes(b"\xff\xfe")),
+            (OsStr::new("TEND_GOOD"), OsStr::new("yes")),
+        ],
+    );
+    d.wait_status("s", "finished");
+    assert_eq!(d.program("s")["exit_code"], 0, "{}", d.log());
+    let env = std::fs::read_to_string(&out).unwrap();
+    assert!(env.contains("TEND_GOOD=yes"), "{env}");
+    assert!(!env.contains("TEND_BAD_BYTES"), "{env}");
+}
