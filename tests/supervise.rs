@@ -24,7 +24,8 @@ fn respawn_gives_a_new_pid() {
         d.log()
     );
     let first: i64 = lines(&pids)[0].parse().unwrap();
-    assert_eq!(d.pid_of("r"), Some(first));
+    // The shell may write its PID before tend's main loop records it.
+    assert!(wait_until(PATIENCE, || d.pid_of("r") == Some(first)));
     // SAFETY: killing the component tend started for this test.
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
     assert!(
@@ -34,8 +35,7 @@ fn respawn_gives_a_new_pid() {
     );
     let second: i64 = lines(&pids)[1].parse().unwrap();
     assert_ne!(first, second);
-    d.wait_status("r", "running");
-    assert_eq!(d.pid_of("r"), Some(second));
+    assert!(wait_until(PATIENCE, || d.pid_of("r") == Some(second)));
     assert_eq!(d.program("r")["restarts"], 1);
     assert_eq!(d.program("r")["exit_code"], 137);
 }
@@ -70,6 +70,7 @@ fn stop_timeout_escalates_to_sigkill() {
         "component stubborn { command \"sh -c 'trap \\\"\\\" TERM; touch $DIR/ready; while :; do sleep 0.2; done'\"; stop-timeout 1; }",
     );
     assert!(wait_until(PATIENCE, || d.dir.path("ready").exists()));
+    d.wait_status("stubborn", "running");
     let pid = d.pid_of("stubborn").unwrap();
     let r = d.call("DELETE", "/programs/stubborn", "");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -120,6 +121,8 @@ fn startup_finishes_before_others_and_shutdown_runs_last() {
     d.wait_status("r", "running");
     assert_eq!(d.status("s"), "finished");
     assert_eq!(d.status("bye"), "stopped");
+    // "running" means exec'd; wait until r's shell has set its trap.
+    assert!(wait_until(PATIENCE, || lines(&d.dir.path("log")).len() == 2));
     d.signal(libc::SIGINT);
     d.wait_exit();
     assert_eq!(
@@ -238,6 +241,7 @@ fn flush_signal_on_sigusr1_and_rpc() {
                 component n { command \"sleep 1000\"; }";
     let d = Daemon::start("flush", conf);
     assert!(wait_until(PATIENCE, || d.dir.path("ready").exists()));
+    d.wait_status("n", "running");
     let n = d.pid_of("n").unwrap();
     d.signal(libc::SIGUSR1);
     assert!(

@@ -46,10 +46,10 @@ impl LogPipes {
             .collect()
     }
 
-    /// Read whatever is available and send complete lines to syslog; close
-    /// pipes whose writers are gone.
-    pub fn drain(&mut self) {
-        if self.pipes.is_empty() {
+    /// Read the pipes poll found `ready` and send complete lines to syslog;
+    /// close pipes whose writers are gone.
+    pub fn drain(&mut self, ready: &[libc::pollfd]) {
+        if ready.is_empty() || self.pipes.is_empty() {
             return;
         }
         if !self.opened {
@@ -58,6 +58,9 @@ impl LogPipes {
             self.opened = true;
         }
         self.pipes.retain_mut(|p| {
+            if !ready.iter().any(|r| r.fd == p.fd.as_raw_fd()) {
+                return true;
+            }
             let mut buf = [0u8; 4096];
             loop {
                 // SAFETY: reads into our stack buffer from a non-blocking fd we own.
