@@ -323,3 +323,59 @@ fn tend_without_config_file_explains() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tend.conf"));
 }
+
+/// BusyBox `askfirst`: the prompt appears on the line's terminal and the
+/// command runs only after Enter. The terminal is a pseudo-terminal whose
+/// master side plays the user.
+#[test]
+fn askfirst_waits_for_enter_on_its_terminal() {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r on a master fd we own;
+    // ptsname_r writes at most the buffer's length.
+    let (mut master, slave) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        assert_eq!(libc::grantpt(fd), 0);
+        assert_eq!(libc::unlockpt(fd), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        let slave = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        (std::fs::File::from_raw_fd(fd), slave)
+    };
+    let dir = TempDir::new("askfirst");
+    let ran = dir.path("ran");
+    let tab = dir.write(
+        "inittab",
+        &format!(
+            "{slave}::askfirst:/bin/sh -c 'echo yes > {}; exec sleep 1000'\n",
+            ran.display()
+        ),
+    );
+    let d = Daemon::start_with(dir, &["-c", tab.to_str().unwrap()]);
+    // Read what the terminal shows (non-blocking, with a deadline) until
+    // the prompt is complete.
+    // SAFETY: fcntl on the master fd we own.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut shown = Vec::new();
+    let prompted = wait_until(PATIENCE, || {
+        let mut buf = [0u8; 256];
+        if let Ok(n) = master.read(&mut buf) {
+            shown.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&shown).contains("Please press Enter to activate this console. ")
+    });
+    assert!(
+        prompted,
+        "no prompt; terminal showed {:?}; log: {}",
+        String::from_utf8_lossy(&shown),
+        d.log()
+    );
+    // Nobody pressed Enter yet: the command has not run.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!ran.exists(), "ran before Enter");
+    master.write_all(b"\n").unwrap();
+    assert!(wait_until(PATIENCE, || ran.exists()), "{}", d.log());
+}

@@ -136,7 +136,10 @@ fn busybox_example() {
     // The login-shell `-` is dropped from argv, kept in the command.
     let console = comp(&c, "askfirst");
     assert_eq!(console.mode, Mode::Askfirst);
-    assert_eq!(console.argv, strings(&["/bin/sh"]));
+    // askfirst: a shell prints BusyBox's prompt, waits, then execs the command.
+    assert_eq!(console.argv[..2], strings(&["/bin/sh", "-c"]));
+    assert!(console.argv[2].contains("Please press Enter to activate this console."));
+    assert_eq!(console.argv[3..], strings(&["askfirst", "/bin/sh"]));
     assert_eq!(console.command, "-/bin/sh");
     assert_eq!(console.stdout, Stdio::Inherit);
     let tty2 = comp(&c, "tty2");
