@@ -266,8 +266,8 @@ fn busybox_terminals_and_tags() {
     );
     assert_eq!(comp(&c, "vc-1").stdout, Stdio::Tty("/dev/vc/1".into()));
     assert_eq!(
-        comp(&c, "vc-1").argv,
-        strings(&["/bin/sh"]),
+        comp(&c, "vc-1").argv.last().map(String::as_str),
+        Some("/bin/sh"),
         "CR is trimmed"
     );
 }
