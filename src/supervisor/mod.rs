@@ -134,7 +134,17 @@ impl Supervisor {
     /// Run until shutdown; returns tend's exit status.
     pub fn run(mut self) -> i32 {
         self.write_pidfile();
-        self.start_api();
+        // Starting the API's threads takes a millisecond or more, which a
+        // container's command should not wait for. The gateway and agent
+        // helpers, though, are given the API's socket paths: with those,
+        // the sockets come first.
+        let helpers_need_sockets = {
+            let st = self.shared.lock();
+            !self.inet_listeners(&st.config).is_empty() || st.config.agent.is_some()
+        };
+        if helpers_need_sockets {
+            self.start_api();
+        }
         {
             let shared = self.shared.clone();
             let mut st = shared.lock();
@@ -144,6 +154,9 @@ impl Supervisor {
             self.tick(&mut st, Instant::now());
         }
         self.start_due();
+        if !helpers_need_sockets {
+            self.start_api();
+        }
         while self.phase != Phase::Done {
             let timeout = self.poll_timeout(Instant::now());
             let ready = self.wait(timeout);
