@@ -379,3 +379,27 @@ fn askfirst_waits_for_enter_on_its_terminal() {
     master.write_all(b"\n").unwrap();
     assert!(wait_until(PATIENCE, || ran.exists()), "{}", d.log());
 }
+
+/// Listeners are bound at start: a reload that changes `control` says it
+/// takes effect at the next restart, and the running socket keeps working.
+#[test]
+fn reload_with_changed_control_says_it_needs_a_restart() {
+    let d = Daemon::start("ctlreload", "component x { command \"sleep 1000\"; }");
+    d.wait_status("x", "running");
+    let extra = d.dir.path("extra.sock");
+    d.dir.write(
+        "tend.conf",
+        &format!(
+            "control {{ socket \"unix://{}\"; }}\ncomponent x {{ command \"sleep 1000\"; }}\n",
+            extra.display()
+        ),
+    );
+    d.signal(libc::SIGUSR2);
+    assert!(
+        wait_until(PATIENCE, || d.log().contains("`control` settings changed")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.get("/programs/x").status, 200);
+    assert!(!extra.exists());
+}
