@@ -43,8 +43,10 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the daemon to answer (stopping components can take a while).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
-/// Requests served on one keep-alive connection before it is closed.
-const MAX_REQUESTS_PER_CONN: usize = 100;
+/// Requests served on one keep-alive connection before it is closed. Each
+/// reconnect costs a thread here and an upstream connection in the daemon,
+/// so the cap is high enough (nginx's default) to make them rare under load.
+const MAX_REQUESTS_PER_CONN: usize = 1000;
 /// Stack size of connection threads: they need little, and RLIMIT_AS counts stacks.
 const THREAD_STACK: usize = 256 * 1024;
 
