@@ -15,6 +15,7 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -930,10 +931,48 @@ impl Deadlined {
 
 impl Read for Deadlined {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Stream::Unix(s) = &mut self.stream {
+            wait_readable(s, self.deadline)?;
+            return s.read(buf);
+        }
         self.arm_read()?;
         match &mut self.stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+/// Wait until `fd` has something to read (or an error or hang-up to
+/// report), at most until `deadline`.
+///
+/// For AF_UNIX sockets this replaces a blocking `recv` under `SO_RCVTIMEO`:
+/// a thread blocked in `recv` is woken whenever the peer consumes what it
+/// sent (the kernel's write-space wake-up is not filtered by event for it),
+/// so a request/answer exchange woke each side once for nothing. `poll`
+/// waits for input only, and needs no `setsockopt` to keep a deadline.
+pub(crate) fn wait_readable(fd: &impl AsRawFd, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = remaining(deadline)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?;
+        // Round up, so a wait never ends just before the deadline.
+        let ms = left.as_nanos().div_ceil(1_000_000);
+        let ms = libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX);
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            n if n > 0 => return Ok(()),
+            0 => {}
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
         }
     }
 }

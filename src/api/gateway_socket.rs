@@ -183,21 +183,16 @@ fn accept_loop(
     }
 }
 
-/// A socket whose reads must finish before a movable deadline; the
-/// timeout is re-armed only when it drifted (see [`client::Armed`]).
+/// A socket whose reads must finish before a movable deadline (see
+/// [`client::wait_readable`] for why `poll` and not `SO_RCVTIMEO`).
 struct DeadlineReader {
     stream: UnixStream,
     deadline: Instant,
-    armed: client::Armed,
 }
 
 impl Read for DeadlineReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(left) = self.armed.update(self.deadline)? {
-            self.stream
-                .set_read_timeout(Some(left))
-                .inspect_err(|_| self.armed.reset())?;
-        }
+        client::wait_readable(&self.stream, self.deadline)?;
         self.stream.read(buf)
     }
 }
@@ -215,7 +210,6 @@ fn serve_connection(stream: UnixStream, shared: &Shared, policy: &SocketPolicy, 
         DeadlineReader {
             stream,
             deadline: Instant::now() + FIRST_HEAD_TIMEOUT,
-            armed: client::Armed::default(),
         },
     );
     loop {
@@ -256,7 +250,9 @@ fn read_request<R: io::BufRead>(
     let (line, headers) = match client::read_head(reader, client::MAX_HEAD, client::MAX_HEADERS) {
         Ok(Some(head)) => head,
         Ok(None) | Err(MessageError::Io(_) | MessageError::Closed) => return Ok(None),
-        Err(MessageError::TooLarge) => return Err(reply::pies_error(431, "request head too large")),
+        Err(MessageError::TooLarge) => {
+            return Err(reply::pies_error(431, "request head too large"));
+        }
         Err(MessageError::Malformed(why)) => return Err(reply::pies_error(400, why)),
     };
     let (method, url, http10) = parse_request_line(&line)?;
@@ -381,7 +377,10 @@ mod tests {
             )),
             Some(400)
         );
-        let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(client::MAX_HEAD));
+        let huge = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(client::MAX_HEAD)
+        );
         assert_eq!(status(huge), Some(431));
         // A peer that closes mid-body gets nothing.
         let cut = format!("PUT / HTTP/1.1\r\n{proof}Content-Length: 10\r\n\r\nabc");
@@ -421,9 +420,7 @@ mod tests {
             writer
                 .write_all(b"GET /version HTTP/1.1\r\nX-Tend-Gateway: s3cret\r\n\r\n")
                 .unwrap();
-            let (line, headers) = client::read_head(&mut reader, 65536, 100)
-                .unwrap()
-                .unwrap();
+            let (line, headers) = client::read_head(&mut reader, 65536, 100).unwrap().unwrap();
             assert!(line.starts_with("HTTP/1.1 200"), "{line}");
             let framing = client::message_framing(&headers, Framing::UntilClose).unwrap();
             let body = client::read_body(&mut reader, framing, 1 << 20).unwrap();
