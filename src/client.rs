@@ -26,6 +26,9 @@ pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 /// Largest status line plus headers accepted, in bytes.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
+/// Most of an announced body length allocated before it arrives.
+const PREALLOCATE: usize = 64 * 1024;
+
 /// Largest number of header lines accepted.
 pub(crate) const MAX_HEADERS: usize = 100;
 
@@ -769,7 +772,11 @@ pub(crate) fn read_body<R: BufRead>(
             if n > limit64 {
                 return Err(MessageError::TooLarge);
             }
-            let mut body = Vec::new();
+            // Room for the announced length at once (growing by doubling
+            // cost several reallocations per answer), but not more than a
+            // buffer's worth before any of it arrived.
+            let announced = usize::try_from(n).unwrap_or(limit);
+            let mut body = Vec::with_capacity(announced.min(PREALLOCATE));
             r.by_ref().take(n).read_to_end(&mut body)?;
             if u64::try_from(body.len()).unwrap_or(u64::MAX) != n {
                 return Err(MessageError::Closed);
@@ -831,6 +838,32 @@ fn read_chunked<R: BufRead>(r: &mut R, limit: usize) -> Result<Vec<u8>, MessageE
         }
     }
     Err(MessageError::TooLarge)
+}
+
+/// Write `head` then `body` with as few `writev` calls as the socket
+/// allows (one for a small answer): one wake-up of the reader, one packet,
+/// and no copy of the body into a buffer of its own.
+pub(crate) fn write_head_and_body<W: Write>(w: &mut W, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut done = 0usize;
+    let total = head.len().saturating_add(body.len());
+    while done < total {
+        let written = match head.get(done..) {
+            Some(rest) if !rest.is_empty() => {
+                w.write_vectored(&[io::IoSlice::new(rest), io::IoSlice::new(body)])
+            }
+            _ => w.write(
+                body.get(done.saturating_sub(head.len())..)
+                    .unwrap_or_default(),
+            ),
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done = done.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Time left before `deadline`, `None` once it has passed.

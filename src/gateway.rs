@@ -671,12 +671,8 @@ fn write_response(
         if keep_alive { "keep-alive" } else { "close" }
     ));
     // One write for head and body: one segment for a small answer.
-    let mut out = head.into_bytes();
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-    w.write_all(&out)?;
-    w.flush()
+    let body = if head_only { &[][..] } else { body };
+    client::write_head_and_body(w, head.as_bytes(), body)
 }
 
 fn reason_phrase(status: u16) -> &'static str {

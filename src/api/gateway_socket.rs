@@ -14,13 +14,13 @@
 //! [`crate::client`] (capped head, header count and body), every request has
 //! a deadline, and at most [`MAX_CONNS`] connections are served at once.
 
-use super::http::{Event, SocketPolicy, check_gateway, render_answer};
+use super::http::{Event, SocketPolicy, check_gateway, render_head};
 use super::reply;
 use super::{ApiRequest, ApiResponse, MAX_BODY, route};
 use crate::client::{self, Framing, MessageError};
 use crate::shared::Shared;
 use std::fs;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -227,8 +227,9 @@ fn serve_connection(stream: UnixStream, shared: &Shared, policy: &SocketPolicy, 
         };
         let keep_alive = keep_alive && !stop.load(Ordering::SeqCst);
         // One write for head and body: one wake-up of the gateway.
-        let answer = render_answer(&response, head_only, !keep_alive);
-        if writer.write_all(&answer).is_err() || !keep_alive {
+        let head = render_head(&response, !keep_alive);
+        let body = if head_only { &[][..] } else { &response.body };
+        if client::write_head_and_body(&mut writer, &head, body).is_err() || !keep_alive {
             return;
         }
         reader.get_mut().deadline = Instant::now() + REQUEST_TIMEOUT;
@@ -315,7 +316,7 @@ fn wants_keep_alive(http10: bool, connection: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
+    use std::io::{BufRead, Write};
 
     fn policy() -> SocketPolicy {
         SocketPolicy {

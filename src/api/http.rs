@@ -467,16 +467,19 @@ fn respond(request: tiny_http::Request, response: ApiResponse) {
 
 /// The whole HTTP/1.1 answer to a tiny_http request as bytes.
 fn render(request: &tiny_http::Request, response: &ApiResponse) -> Vec<u8> {
-    let head_only = request.method() == &tiny_http::Method::Head;
-    render_answer(response, head_only, closes_after(request))
+    let mut out = render_head(response, closes_after(request));
+    if request.method() != &tiny_http::Method::Head {
+        out.extend_from_slice(&response.body);
+    }
+    out
 }
 
-/// The whole HTTP/1.1 answer as bytes. Headers that could break the
-/// framing (CR, LF) are dropped; `head_only` leaves the body out; `close`
+/// The status line and headers of an answer, with its `Content-Length`.
+/// Headers that could break the framing (CR, LF) are dropped; `close`
 /// announces that the connection ends after it.
-pub(super) fn render_answer(response: &ApiResponse, head_only: bool, close: bool) -> Vec<u8> {
+pub(super) fn render_head(response: &ApiResponse, close: bool) -> Vec<u8> {
     let status = tiny_http::StatusCode(response.status);
-    let mut out = Vec::with_capacity(256 + response.body.len());
+    let mut out = Vec::with_capacity(256);
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -496,9 +499,6 @@ pub(super) fn render_answer(response: &ApiResponse, head_only: bool, close: bool
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if !head_only {
-        out.extend_from_slice(&response.body);
-    }
     out
 }
 
