@@ -1030,6 +1030,51 @@ mod tests {
     use std::io::Cursor;
     use std::sync::Arc;
 
+    /// Accepts at most 3 bytes per call, vectored or not.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn head_and_body_survive_partial_writes() {
+        let mut w = Trickle(Vec::new());
+        write_head_and_body(&mut w, b"HEAD\r\n\r\n", b"the body").unwrap();
+        assert_eq!(w.0, b"HEAD\r\n\r\nthe body");
+        let mut w = Trickle(Vec::new());
+        write_head_and_body(&mut w, b"", b"").unwrap();
+        assert!(w.0.is_empty());
+        // One vectored write when the socket takes it all.
+        let mut v = Vec::new();
+        write_head_and_body(&mut v, b"ab", b"cd").unwrap();
+        assert_eq!(v, b"abcd");
+    }
+
+    #[test]
+    fn waiting_for_input_keeps_the_deadline() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        let err = wait_readable(&a, soon).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        b.write_all(b"x").unwrap();
+        let later = Instant::now() + Duration::from_secs(30);
+        wait_readable(&a, later).unwrap();
+        // A hang-up is something to read too (end of file).
+        drop(b);
+        let (c, d) = UnixStream::pair().unwrap();
+        drop(d);
+        wait_readable(&c, later).unwrap();
+    }
+
     fn temp_sock(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tend-client-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
