@@ -53,9 +53,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause after a failed `accept` (EMFILE…), so the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
-/// Bind `path` is the caller's job; serve `listener` until `events` says
-/// stop (or its sender is gone), then close every connection and remove
-/// the socket file.
+/// Serve `listener` (bound at `path` by the caller) until `events` says
+/// stop or its sender is gone; then close every connection and remove the
+/// socket file.
 pub(super) fn serve(
     shared: Arc<Shared>,
     policy: Arc<SocketPolicy>,

@@ -1,5 +1,7 @@
 //! The UNIX-socket server: tiny_http on a std `UnixListener`, answered by a
-//! small fixed pool of worker threads that call [`super::route`].
+//! small fixed pool of worker threads that call [`super::route`]. (The
+//! gateway's private socket is served without tiny_http: see
+//! `gateway_socket.rs`.)
 //!
 //! Two tiny_http 0.12 traits shape this file:
 //!
