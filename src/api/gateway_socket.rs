@@ -427,6 +427,19 @@ mod tests {
             let body = client::read_body(&mut reader, framing, 1 << 20).unwrap();
             assert!(String::from_utf8_lossy(&body).contains("\"name\":\"tend\""));
         }
+        // A body far larger than the read buffer, on the same connection.
+        let body = vec![b' '; 200 * 1024];
+        let head = format!(
+            "GET /version HTTP/1.1\r\nX-Tend-Gateway: s3cret\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        writer.write_all(head.as_bytes()).unwrap();
+        writer.write_all(&body).unwrap();
+        let (line, headers) = client::read_head(&mut reader, 65536, 100).unwrap().unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        let framing = client::message_framing(&headers, Framing::UntilClose).unwrap();
+        let answer = client::read_body(&mut reader, framing, 1 << 20).unwrap();
+        assert!(String::from_utf8_lossy(&answer).contains("\"name\":\"tend\""));
         // A stranger is answered 403 and closed.
         let mut other = UnixStream::connect(&path).unwrap();
         other
