@@ -15,6 +15,7 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,6 +25,9 @@ pub const MAX_RESPONSE_BODY: usize = 64 * 1024 * 1024;
 
 /// Largest status line plus headers accepted, in bytes.
 pub(crate) const MAX_HEAD: usize = 64 * 1024;
+
+/// Most of an announced body length allocated before it arrives.
+const PREALLOCATE: usize = 64 * 1024;
 
 /// Largest number of header lines accepted.
 pub(crate) const MAX_HEADERS: usize = 100;
@@ -768,7 +772,11 @@ pub(crate) fn read_body<R: BufRead>(
             if n > limit64 {
                 return Err(MessageError::TooLarge);
             }
-            let mut body = Vec::new();
+            // Room for the announced length at once (growing by doubling
+            // cost several reallocations per answer), but not more than a
+            // buffer's worth before any of it arrived.
+            let announced = usize::try_from(n).unwrap_or(limit);
+            let mut body = Vec::with_capacity(announced.min(PREALLOCATE));
             r.by_ref().take(n).read_to_end(&mut body)?;
             if u64::try_from(body.len()).unwrap_or(u64::MAX) != n {
                 return Err(MessageError::Closed);
@@ -830,6 +838,32 @@ fn read_chunked<R: BufRead>(r: &mut R, limit: usize) -> Result<Vec<u8>, MessageE
         }
     }
     Err(MessageError::TooLarge)
+}
+
+/// Write `head` then `body` with as few `writev` calls as the socket
+/// allows (one for a small answer): one wake-up of the reader, one packet,
+/// and no copy of the body into a buffer of its own.
+pub(crate) fn write_head_and_body<W: Write>(w: &mut W, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut done = 0usize;
+    let total = head.len().saturating_add(body.len());
+    while done < total {
+        let written = match head.get(done..) {
+            Some(rest) if !rest.is_empty() => {
+                w.write_vectored(&[io::IoSlice::new(rest), io::IoSlice::new(body)])
+            }
+            _ => w.write(
+                body.get(done.saturating_sub(head.len())..)
+                    .unwrap_or_default(),
+            ),
+        };
+        match written {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => done = done.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Time left before `deadline`, `None` once it has passed.
@@ -930,10 +964,48 @@ impl Deadlined {
 
 impl Read for Deadlined {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Stream::Unix(s) = &mut self.stream {
+            wait_readable(s, self.deadline)?;
+            return s.read(buf);
+        }
         self.arm_read()?;
         match &mut self.stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+/// Wait until `fd` has something to read (or an error or hang-up to
+/// report), at most until `deadline`.
+///
+/// For AF_UNIX sockets this replaces a blocking `recv` under `SO_RCVTIMEO`:
+/// a thread blocked in `recv` is woken whenever the peer consumes what it
+/// sent (the kernel's write-space wake-up is not filtered by event for it),
+/// so a request/answer exchange woke each side once for nothing. `poll`
+/// waits for input only, and needs no `setsockopt` to keep a deadline.
+pub(crate) fn wait_readable(fd: &impl AsRawFd, deadline: Instant) -> io::Result<()> {
+    loop {
+        let left = remaining(deadline)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "deadline passed"))?;
+        // Round up, so a wait never ends just before the deadline.
+        let ms = left.as_nanos().div_ceil(1_000_000);
+        let ms = libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX);
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            n if n > 0 => return Ok(()),
+            0 => {}
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
         }
     }
 }
@@ -957,6 +1029,51 @@ mod tests {
     use super::*;
     use std::io::Cursor;
     use std::sync::Arc;
+
+    /// Accepts at most 3 bytes per call, vectored or not.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn head_and_body_survive_partial_writes() {
+        let mut w = Trickle(Vec::new());
+        write_head_and_body(&mut w, b"HEAD\r\n\r\n", b"the body").unwrap();
+        assert_eq!(w.0, b"HEAD\r\n\r\nthe body");
+        let mut w = Trickle(Vec::new());
+        write_head_and_body(&mut w, b"", b"").unwrap();
+        assert!(w.0.is_empty());
+        // One vectored write when the socket takes it all.
+        let mut v = Vec::new();
+        write_head_and_body(&mut v, b"ab", b"cd").unwrap();
+        assert_eq!(v, b"abcd");
+    }
+
+    #[test]
+    fn waiting_for_input_keeps_the_deadline() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let soon = Instant::now() + Duration::from_millis(50);
+        let err = wait_readable(&a, soon).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        b.write_all(b"x").unwrap();
+        let later = Instant::now() + Duration::from_secs(30);
+        wait_readable(&a, later).unwrap();
+        // A hang-up is something to read too (end of file).
+        drop(b);
+        let (c, d) = UnixStream::pair().unwrap();
+        drop(d);
+        wait_readable(&c, later).unwrap();
+    }
 
     fn temp_sock(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tend-client-{}-{name}", std::process::id()));

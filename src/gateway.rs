@@ -43,8 +43,10 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the daemon to answer (stopping components can take a while).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
-/// Requests served on one keep-alive connection before it is closed.
-const MAX_REQUESTS_PER_CONN: usize = 100;
+/// Requests served on one keep-alive connection before it is closed. Each
+/// reconnect costs a thread here and an upstream connection in the daemon,
+/// so the cap is high enough (nginx's default) to make them rare under load.
+const MAX_REQUESTS_PER_CONN: usize = 1000;
 /// Stack size of connection threads: they need little, and RLIMIT_AS counts stacks.
 const THREAD_STACK: usize = 256 * 1024;
 
@@ -669,12 +671,8 @@ fn write_response(
         if keep_alive { "keep-alive" } else { "close" }
     ));
     // One write for head and body: one segment for a small answer.
-    let mut out = head.into_bytes();
-    if !head_only {
-        out.extend_from_slice(body);
-    }
-    w.write_all(&out)?;
-    w.flush()
+    let body = if head_only { &[][..] } else { body };
+    client::write_head_and_body(w, head.as_bytes(), body)
 }
 
 fn reason_phrase(status: u16) -> &'static str {

@@ -5,7 +5,11 @@
 //! anything else is the daemon.
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    // Lossy, not std::env::args(), which panics on bytes that are not
+    // UTF-8: as PID 1 the arguments come from the kernel command line.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let invoked_as = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())

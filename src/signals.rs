@@ -4,7 +4,7 @@
 //! blocked before the first thread starts (threads inherit the mask, so no
 //! HTTP thread ever receives one) and is read synchronously from a signalfd
 //! in the main loop. Children get a clean mask and default dispositions back
-//! in [`reset_for_child`], right before exec.
+//! in [`reset_dispositions`] and [`set_raw_mask`], right before exec.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -116,33 +116,57 @@ impl SignalFd {
     }
 }
 
-/// Give a freshly forked child a clean signal state: empty mask, default
-/// dispositions. Async-signal-safe; called between fork and exec.
+/// The kernel's signal mask as the raw system calls take it: one bit per
+/// signal 1..=64, including glibc's internal 32 and 33, which `sigset_t`
+/// helpers refuse to touch.
+pub type RawMask = u64;
+
+/// Set the calling thread's mask with the raw `rt_sigprocmask` system call
+/// and return the old one. Async-signal-safe.
 ///
-/// Dispositions are reset with the raw `rt_sigaction` system call because
-/// glibc refuses to touch signals 32 and 33 (its internal ones), and an
-/// ignored disposition survives exec: a parent of tend that ignores them
-/// would otherwise pass that on to every component.
-pub fn reset_for_child() {
+/// Raw because [`crate::spawn`] must block *every* signal, glibc's internal
+/// ones included, around the moment a child shares tend's memory: a handler
+/// running in that child would run on tend's data.
+pub fn set_raw_mask(mask: RawMask) -> RawMask {
+    let mut old: RawMask = 0;
+    // SAFETY: rt_sigprocmask reads and writes exactly 8 bytes (the size we
+    // pass) through pointers to locals that outlive the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const RawMask,
+            &mut old as *mut RawMask,
+            std::mem::size_of::<RawMask>(),
+        );
+    }
+    old
+}
+
+/// Put every disposition back to `SIG_DFL`. Async-signal-safe; called in a
+/// child between clone and exec.
+///
+/// Handlers are reset by exec anyway, but an *ignored* disposition survives
+/// it: a parent of tend that ignores a signal (the Rust runtime ignores
+/// SIGPIPE; a shell may ignore SIGINT, 32 or 33) would otherwise pass that
+/// on to every component. The raw `rt_sigaction` system call is used
+/// because glibc refuses signals 32 and 33.
+pub fn reset_dispositions() {
     // The kernel's sigaction: handler, flags, (restorer,) mask. All zero is
     // SIG_DFL with no flags on every 64-bit layout; the array is big enough
     // for any of them.
     let default_action = [0u64; 4];
-    // SAFETY: sigprocmask and rt_sigaction are async-signal-safe system
-    // calls that only touch this process's signal state; the action array
-    // outlives each call and rt_sigaction reads at most its size.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        for sig in 1..=64 {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: rt_sigaction reads at most the array's size and only
+            // touches this process's signal state.
+            unsafe {
                 libc::syscall(
                     libc::SYS_rt_sigaction,
                     sig,
                     default_action.as_ptr(),
                     std::ptr::null_mut::<libc::c_void>(),
-                    8usize,
+                    std::mem::size_of::<RawMask>(),
                 );
             }
         }

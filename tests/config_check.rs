@@ -362,3 +362,21 @@ fn inittab_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A file name that is not UTF-8 (possible on the kernel command line of
+/// PID 1) is an ordinary "cannot read" error, not a panic (exit 101).
+#[test]
+fn non_utf8_argument_is_an_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = temp_dir("non-utf8");
+    let out = Command::new(env!("CARGO_BIN_EXE_tend"))
+        .arg("--check")
+        .arg("-c")
+        .arg(dir.join(std::ffi::OsStr::from_bytes(b"missing-\xff.conf")))
+        .output()
+        .expect("run tend");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing-"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -46,6 +46,7 @@ fn list_stop_start_alive_and_reload() {
     assert_eq!(ctl(&d, &["start", "web"]).0, 0);
     d.wait_status("web", "running");
 
+    d.wait_status("db", "running");
     let db = d.pid_of("db").unwrap();
     assert_eq!(ctl(&d, &["restart", "db"]).0, 0);
     assert!(wait_until(PATIENCE, || d

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
 /// A private directory for one test.
 fn test_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tend-gw-{}-{name}", std::process::id()));
@@ -514,4 +516,85 @@ fn drops_root_privileges() {
     assert!(as_line.contains("268435456"), "{as_line}");
     // And it still relays through the world-writable test socket.
     assert_eq!(gw.ok_send("GET", "/", "", "").0, 200);
+}
+
+/// The real daemon behind the real gateway: many requests on one kept
+/// connection all answered, and the daemon's private gateway socket
+/// refusing whoever lacks the per-boot secret, before reading a body.
+#[test]
+fn real_daemon_serves_its_gateway_socket_to_the_gateway_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new("gw-real");
+    // The gateway runs as `nobody` and must reach its socket in here.
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = dir.write(
+        "tend.conf",
+        "component a { command \"/bin/sleep 100000\"; }\n",
+    );
+    let port = free_port();
+    let inet = format!("inet://127.0.0.1:{port}");
+    let d = common::Daemon::start_with(dir, &["-c", conf.to_str().unwrap(), "--control", &inet]);
+    let host = format!("127.0.0.1:{port}");
+    let get = |s: &mut TcpStream| -> String {
+        let req = format!("GET /programs HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        read_one_answer(s)
+    };
+    assert!(
+        common::wait_until(common::PATIENCE, || TcpStream::connect(("127.0.0.1", port))
+            .is_ok_and(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                get(&mut s).starts_with("HTTP/1.1 200")
+            })),
+        "the gateway never answered; log:\n{}",
+        d.log()
+    );
+    // Well past the old 100 requests per connection, on one connection.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    for i in 0..150 {
+        let answer = get(&mut s);
+        assert!(answer.starts_with("HTTP/1.1 200"), "request {i}: {answer}");
+        assert!(answer.contains("\"tag\":\"a\""), "request {i}: {answer}");
+        assert!(
+            answer.contains("Connection: keep-alive"),
+            "request {i}: {answer}"
+        );
+    }
+    // Straight to the private socket, without the secret: refused, closed.
+    let private = d.dir.path("tend-gateway-1.sock");
+    let mut u = std::os::unix::net::UnixStream::connect(&private).unwrap();
+    u.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    u.write_all(
+        b"PUT /programs HTTP/1.1\r\nX-Tend-Access: admin\r\nContent-Length: 100000\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    u.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+    // And the component was not touched.
+    let again = get(&mut s);
+    assert!(again.contains("\"restarts\":0"), "{again}");
+}
+
+/// Read one Content-Length framed answer (head and body) from a kept connection.
+fn read_one_answer(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap() == 0 {
+            return String::from_utf8_lossy(&buf).into_owned();
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
 }

@@ -24,7 +24,8 @@ fn respawn_gives_a_new_pid() {
         d.log()
     );
     let first: i64 = lines(&pids)[0].parse().unwrap();
-    assert_eq!(d.pid_of("r"), Some(first));
+    // The shell may write its PID before tend's main loop records it.
+    assert!(wait_until(PATIENCE, || d.pid_of("r") == Some(first)));
     // SAFETY: killing the component tend started for this test.
     unsafe { libc::kill(first as i32, libc::SIGKILL) };
     assert!(
@@ -34,8 +35,7 @@ fn respawn_gives_a_new_pid() {
     );
     let second: i64 = lines(&pids)[1].parse().unwrap();
     assert_ne!(first, second);
-    d.wait_status("r", "running");
-    assert_eq!(d.pid_of("r"), Some(second));
+    assert!(wait_until(PATIENCE, || d.pid_of("r") == Some(second)));
     assert_eq!(d.program("r")["restarts"], 1);
     assert_eq!(d.program("r")["exit_code"], 137);
 }
@@ -70,6 +70,7 @@ fn stop_timeout_escalates_to_sigkill() {
         "component stubborn { command \"sh -c 'trap \\\"\\\" TERM; touch $DIR/ready; while :; do sleep 0.2; done'\"; stop-timeout 1; }",
     );
     assert!(wait_until(PATIENCE, || d.dir.path("ready").exists()));
+    d.wait_status("stubborn", "running");
     let pid = d.pid_of("stubborn").unwrap();
     let r = d.call("DELETE", "/programs/stubborn", "");
     assert_eq!(r.status, 200, "{}", r.body);
@@ -120,6 +121,8 @@ fn startup_finishes_before_others_and_shutdown_runs_last() {
     d.wait_status("r", "running");
     assert_eq!(d.status("s"), "finished");
     assert_eq!(d.status("bye"), "stopped");
+    // "running" means exec'd; wait until r's shell has set its trap.
+    assert!(wait_until(PATIENCE, || lines(&d.dir.path("log")).len() == 2));
     d.signal(libc::SIGINT);
     d.wait_exit();
     assert_eq!(
@@ -238,6 +241,7 @@ fn flush_signal_on_sigusr1_and_rpc() {
                 component n { command \"sleep 1000\"; }";
     let d = Daemon::start("flush", conf);
     assert!(wait_until(PATIENCE, || d.dir.path("ready").exists()));
+    d.wait_status("n", "running");
     let n = d.pid_of("n").unwrap();
     d.signal(libc::SIGUSR1);
     assert!(
@@ -318,4 +322,84 @@ fn tend_without_config_file_explains() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tend.conf"));
+}
+
+/// BusyBox `askfirst`: the prompt appears on the line's terminal and the
+/// command runs only after Enter. The terminal is a pseudo-terminal whose
+/// master side plays the user.
+#[test]
+fn askfirst_waits_for_enter_on_its_terminal() {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: posix_openpt/grantpt/unlockpt/ptsname_r on a master fd we own;
+    // ptsname_r writes at most the buffer's length.
+    let (mut master, slave) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        assert_eq!(libc::grantpt(fd), 0);
+        assert_eq!(libc::unlockpt(fd), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        let slave = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        (std::fs::File::from_raw_fd(fd), slave)
+    };
+    let dir = TempDir::new("askfirst");
+    let ran = dir.path("ran");
+    let tab = dir.write(
+        "inittab",
+        &format!(
+            "{slave}::askfirst:/bin/sh -c 'echo yes > {}; exec sleep 1000'\n",
+            ran.display()
+        ),
+    );
+    let d = Daemon::start_with(dir, &["-c", tab.to_str().unwrap()]);
+    // Read what the terminal shows (non-blocking, with a deadline) until
+    // the prompt is complete.
+    // SAFETY: fcntl on the master fd we own.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut shown = Vec::new();
+    let prompted = wait_until(PATIENCE, || {
+        let mut buf = [0u8; 256];
+        if let Ok(n) = master.read(&mut buf) {
+            shown.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&shown).contains("Please press Enter to activate this console. ")
+    });
+    assert!(
+        prompted,
+        "no prompt; terminal showed {:?}; log: {}",
+        String::from_utf8_lossy(&shown),
+        d.log()
+    );
+    // Nobody pressed Enter yet: the command has not run.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!ran.exists(), "ran before Enter");
+    master.write_all(b"\n").unwrap();
+    assert!(wait_until(PATIENCE, || ran.exists()), "{}", d.log());
+}
+
+/// Listeners are bound at start: a reload that changes `control` says it
+/// takes effect at the next restart, and the running socket keeps working.
+#[test]
+fn reload_with_changed_control_says_it_needs_a_restart() {
+    let d = Daemon::start("ctlreload", "component x { command \"sleep 1000\"; }");
+    d.wait_status("x", "running");
+    let extra = d.dir.path("extra.sock");
+    d.dir.write(
+        "tend.conf",
+        &format!(
+            "control {{ socket \"unix://{}\"; }}\ncomponent x {{ command \"sleep 1000\"; }}\n",
+            extra.display()
+        ),
+    );
+    d.signal(libc::SIGUSR2);
+    assert!(
+        wait_until(PATIENCE, || d.log().contains("`control` settings changed")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(d.get("/programs/x").status, 200);
+    assert!(!extra.exists());
 }

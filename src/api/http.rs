@@ -1,5 +1,7 @@
 //! The UNIX-socket server: tiny_http on a std `UnixListener`, answered by a
-//! small fixed pool of worker threads that call [`super::route`].
+//! small fixed pool of worker threads that call [`super::route`]. (The
+//! gateway's private socket is served without tiny_http: see
+//! `gateway_socket.rs`.)
 //!
 //! Two tiny_http 0.12 traits shape this file:
 //!
@@ -47,7 +49,7 @@ const DRAIN_LIMIT: usize = 64 << 20;
 
 /// What the supervisor thread waits for.
 #[derive(Debug)]
-enum Event {
+pub(super) enum Event {
     /// `shutdown` was called.
     Stop,
     /// tiny_http's accept thread died with this error.
@@ -57,7 +59,7 @@ enum Event {
 /// A queue that one thread waits on: what an `mpsc` channel gives here,
 /// without a copy of the channel code per message type in the binary.
 #[derive(Debug)]
-struct Mailbox<T> {
+pub(super) struct Mailbox<T> {
     queue: Mutex<VecDeque<T>>,
     ready: Condvar,
 }
@@ -81,7 +83,7 @@ impl<T> Mailbox<T> {
     }
 
     /// The next item, waiting as long as it takes.
-    fn recv(&self) -> T {
+    pub(super) fn recv(&self) -> T {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(item) = queue.pop_front() {
@@ -163,13 +165,22 @@ pub fn serve_unix_with(
     policy: SocketPolicy,
 ) -> io::Result<ApiServer> {
     let policy = Arc::new(policy);
-    let server = bind(path, &policy)?;
     let events = Arc::new(Mailbox::default());
     let path = path.to_path_buf();
     let inbox = Arc::clone(&events);
-    let supervisor = thread::Builder::new()
-        .name("api-supervisor".into())
-        .spawn(move || supervise(&shared, &policy, &path, server, &inbox))?;
+    let supervisor = if policy.gateway_secret.is_some() {
+        // The gateway's socket carries every TCP request: served without
+        // tiny_http's thread hand-offs (see gateway_socket.rs).
+        let listener = listen(&path, &policy)?;
+        thread::Builder::new()
+            .name("api-gateway".into())
+            .spawn(move || super::gateway_socket::serve(shared, policy, listener, &path, &inbox))?
+    } else {
+        let server = bind(&path, &policy)?;
+        thread::Builder::new()
+            .name("api-supervisor".into())
+            .spawn(move || supervise(&shared, &policy, &path, server, &inbox))?
+    };
     Ok(ApiServer {
         events,
         supervisor: Some(supervisor),
@@ -178,6 +189,12 @@ pub fn serve_unix_with(
 
 /// Bind the socket and start tiny_http on it.
 fn bind(path: &Path, policy: &SocketPolicy) -> io::Result<Server> {
+    let listener = listen(path, policy)?;
+    Server::from_listener(listener, None).map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Bind the socket with its mode and owner.
+fn listen(path: &Path, policy: &SocketPolicy) -> io::Result<UnixListener> {
     remove_stale(path)?;
     let listener = UnixListener::bind(path)?;
     let secured = fs::set_permissions(path, fs::Permissions::from_mode(0o600)).and_then(|()| {
@@ -190,7 +207,7 @@ fn bind(path: &Path, policy: &SocketPolicy) -> io::Result<Server> {
         let _ = fs::remove_file(path);
         return Err(e);
     }
-    Server::from_listener(listener, None).map_err(|e| io::Error::other(e.to_string()))
+    Ok(listener)
 }
 
 fn remove_stale(path: &Path) -> io::Result<()> {
@@ -393,7 +410,10 @@ fn serve_one(shared: &Shared, policy: &SocketPolicy, mut request: tiny_http::Req
 
 /// On a gateway socket, only the gateway (holding the secret) is served;
 /// the proof is removed before routing.
-fn check_gateway(policy: &SocketPolicy, request: &mut ApiRequest) -> Result<(), ApiResponse> {
+pub(super) fn check_gateway(
+    policy: &SocketPolicy,
+    request: &mut ApiRequest,
+) -> Result<(), ApiResponse> {
     let Some(secret) = &policy.gateway_secret else {
         return Ok(());
     };
@@ -500,11 +520,21 @@ fn respond(request: tiny_http::Request, response: ApiResponse) {
     }
 }
 
-/// The whole HTTP/1.1 answer as bytes. Headers that could break the
-/// framing (CR, LF) are dropped; HEAD gets the head only.
+/// The whole HTTP/1.1 answer to a tiny_http request as bytes.
 fn render(request: &tiny_http::Request, response: &ApiResponse) -> Vec<u8> {
+    let mut out = render_head(response, closes_after(request));
+    if request.method() != &tiny_http::Method::Head {
+        out.extend_from_slice(&response.body);
+    }
+    out
+}
+
+/// The status line and headers of an answer, with its `Content-Length`.
+/// Headers that could break the framing (CR, LF) are dropped; `close`
+/// announces that the connection ends after it.
+pub(super) fn render_head(response: &ApiResponse, close: bool) -> Vec<u8> {
     let status = tiny_http::StatusCode(response.status);
-    let mut out = Vec::with_capacity(256 + response.body.len());
+    let mut out = Vec::with_capacity(256);
     let _ = write!(
         out,
         "HTTP/1.1 {} {}\r\n",
@@ -520,13 +550,10 @@ fn render(request: &tiny_http::Request, response: &ApiResponse) -> Vec<u8> {
         let _ = write!(out, "{name}: {value}\r\n");
     }
     let _ = write!(out, "Content-Length: {}\r\n", response.body.len());
-    if closes_after(request) {
+    if close {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    if request.method() != &tiny_http::Method::Head {
-        out.extend_from_slice(&response.body);
-    }
     out
 }
 

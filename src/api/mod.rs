@@ -14,6 +14,7 @@
 //! Pegasus-style introspection (`introspect.rs`, `metrics.rs`).
 
 mod fleet;
+mod gateway_socket;
 mod http;
 mod instance;
 mod introspect;

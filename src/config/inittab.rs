@@ -273,6 +273,11 @@ fn component(e: &Entry, busybox: bool, file: &Path) -> ComponentSpec {
     } else {
         run.split_whitespace().map(str::to_string).collect()
     };
+    let argv = if e.action.text == "askfirst" {
+        ask_first(argv)
+    } else {
+        argv
+    };
     let mut spec = ComponentSpec::new(e.id.text, argv);
     spec.command = process.to_string();
     spec.mode = ACTIONS
@@ -298,6 +303,23 @@ fn component(e: &Entry, busybox: bool, file: &Path) -> ComponentSpec {
         spec.stderr = Stdio::Tty(tty);
     }
     spec
+}
+
+/// BusyBox's `askfirst`: print its prompt on the terminal and wait for a
+/// line (or end of input) before running the command. A shell does the
+/// waiting, not tend's child setup: the main loop must not block on a
+/// terminal nobody types on.
+fn ask_first(argv: Vec<String>) -> Vec<String> {
+    const PROMPT: &str =
+        "printf '\\nPlease press Enter to activate this console. '; read -r _; exec \"$@\"";
+    let mut out = vec![
+        "/bin/sh".to_string(),
+        "-c".to_string(),
+        PROMPT.to_string(),
+        "askfirst".to_string(),
+    ];
+    out.extend(argv);
+    out
 }
 
 /// The name a BusyBox line is known by before numbering: its terminal, or

@@ -247,10 +247,10 @@ impl Supervisor {
     /// predecessors are done and its prerequisites are up. Repeats so a
     /// chain of dependencies comes up in one call.
     ///
-    /// The shared lock is *not* held while forking: a batch is planned
-    /// under the lock, spawned without it, then recorded under it again.
-    /// Only the main loop changes the table, so nothing moves in between;
-    /// API readers meanwhile see the batch as not yet started.
+    /// The shared lock is *not* held while spawning: a batch is planned
+    /// under the lock, then each member is spawned without it and recorded
+    /// under it again. Only the main loop changes the table, so nothing
+    /// moves in between; API readers see each start as soon as it happened.
     pub(super) fn start_due(&mut self) {
         let shared = self.shared.clone();
         for _ in 0..MAX_START_PASSES {
@@ -268,16 +268,12 @@ impl Supervisor {
             if launches.is_empty() {
                 return;
             }
-            let spawned: Vec<_> = launches
-                .into_iter()
-                .map(|l| {
-                    let result = spawn::spawn(&l.spec, l.session);
-                    (l, result)
-                })
-                .collect();
-            let mut st = shared.lock();
-            for (launch, result) in spawned {
-                self.record_start(&mut st, launch, result);
+            // Each start is recorded as soon as its spawn returns, not after
+            // the whole batch: a process that runs must show its PID in the
+            // API (and be found by the reaper's table lookup) right away.
+            for launch in launches {
+                let result = spawn::spawn(&launch.spec, launch.session);
+                self.record_start(&mut shared.lock(), launch, result);
             }
         }
     }

@@ -134,7 +134,17 @@ impl Supervisor {
     /// Run until shutdown; returns tend's exit status.
     pub fn run(mut self) -> i32 {
         self.write_pidfile();
-        self.start_api();
+        // Starting the API's threads takes a millisecond or more, which a
+        // container's command should not wait for. The gateway and agent
+        // helpers, though, are given the API's socket paths: with those,
+        // the sockets come first.
+        let helpers_need_sockets = {
+            let st = self.shared.lock();
+            !self.inet_listeners(&st.config).is_empty() || st.config.agent.is_some()
+        };
+        if helpers_need_sockets {
+            self.start_api();
+        }
         {
             let shared = self.shared.clone();
             let mut st = shared.lock();
@@ -144,13 +154,16 @@ impl Supervisor {
             self.tick(&mut st, Instant::now());
         }
         self.start_due();
+        if !helpers_need_sockets {
+            self.start_api();
+        }
         while self.phase != Phase::Done {
             let timeout = self.poll_timeout(Instant::now());
-            self.wait(timeout);
+            let ready = self.wait(timeout);
             // A bug in one iteration must not take PID 1 down: log it and go on
             // with the next event. The state is plain data and stays usable.
             let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.iteration()));
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.iteration(&ready)));
             if outcome.is_err() {
                 log::error!("internal error in the main loop (recovered); please report it");
             }
@@ -158,11 +171,19 @@ impl Supervisor {
         self.finish()
     }
 
-    /// Handle everything that woke the loop.
-    fn iteration(&mut self) {
-        let pending = self.signals.read_pending();
-        self.shared.drain_wake();
-        self.log_pipes.drain();
+    /// Handle everything that woke the loop. Only the fds poll reported are
+    /// read: a storm of SIGCHLD (an orphan storm reaches PID 1 as thousands
+    /// of wake-ups) then costs one signalfd read and the waitpid loop each.
+    fn iteration(&mut self, ready: &Ready) {
+        let pending = if ready.signals {
+            self.signals.read_pending()
+        } else {
+            Vec::new()
+        };
+        if ready.wake {
+            self.shared.drain_wake();
+        }
+        self.log_pipes.drain(&ready.pipes);
         let shared = self.shared.clone();
         let mut st = shared.lock();
         for sig in pending {
@@ -178,8 +199,8 @@ impl Supervisor {
         self.start_due();
     }
 
-    /// Sleep until an fd is ready or the timeout passes.
-    fn wait(&self, timeout: Option<Duration>) {
+    /// Sleep until an fd is ready or the timeout passes; say which are.
+    fn wait(&self, timeout: Option<Duration>) -> Ready {
         let mut fds = vec![
             libc::pollfd {
                 fd: self.signals.raw(),
@@ -199,7 +220,17 @@ impl Supervisor {
             Some(d) => d.as_millis().saturating_add(1).min(i32::MAX as u128) as i32,
         };
         // SAFETY: fds is a live array of fds.len() pollfd structs.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if n < 0 {
+            // EINTR (a stop signal, SIGCONT) or ENOMEM: look at everything.
+            return Ready::everything(fds.split_off(2));
+        }
+        let readable = |fd: &libc::pollfd| fd.revents != 0;
+        Ready {
+            signals: fds.first().is_some_and(readable),
+            wake: fds.get(1).is_some_and(readable),
+            pipes: fds.split_off(2).into_iter().filter(readable).collect(),
+        }
     }
 
     /// React to one signal sent to tend.
@@ -466,4 +497,25 @@ fn main_tag_for(argv: &[String]) -> String {
         .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "main".to_string())
+}
+
+/// What poll(2) found ready in one wait of the main loop.
+struct Ready {
+    /// The signalfd has signals to read.
+    signals: bool,
+    /// The eventfd was written: requests are queued.
+    wake: bool,
+    /// Log pipes with data or a closed writer.
+    pipes: Vec<libc::pollfd>,
+}
+
+impl Ready {
+    /// When poll itself failed: read every fd (each read is non-blocking).
+    fn everything(pipes: Vec<libc::pollfd>) -> Ready {
+        Ready {
+            signals: true,
+            wake: true,
+            pipes,
+        }
+    }
 }

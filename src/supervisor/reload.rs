@@ -42,6 +42,14 @@ impl Supervisor {
             st.stats.reload_failures += 1;
             return Err(Refusal::new(422, message));
         }
+        if st.config.control != previous.control {
+            // Listeners are bound once, at start: say so rather than let a
+            // changed `control` block look applied.
+            log::warn!(
+                "reload: the `control` settings changed; they take effect when tend restarts \
+                 (PUT /instance/PID re-executes it in place)"
+            );
+        }
         st.tunables.shutdown_timeout = st.config.shutdown_timeout;
         st.tunables.max_restarts = st.config.throttle.max_restarts;
         st.tunables.restart_window = st.config.throttle.window;

@@ -276,6 +276,17 @@ def rss_kib(pid):
     return int(proc_status(pid)["VmRSS"].split()[0])
 
 
+def pss_kib(pid):
+    """Proportional set size: each shared page (libc, say) divided among the
+    processes that map it; what this process really costs the machine, where
+    VmRSS counts every shared page in full."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise ValueError(f"no Pss for pid {pid}")
+
+
 def ctx_switches(pid):
     """Voluntary + involuntary context switches summed over all threads of pid."""
     total = 0
@@ -769,6 +780,44 @@ def idle(ctx):
     if f"tend, {big}" in csw.cells:
         csw.cells[f"tend, {big}"].note = f"`tend -c` with {big} components, API on"
     return rows
+
+
+@row
+def idle_pss(ctx):
+    """Idle PSS, each implementation measured alone: run side by side, two
+    copies of one binary would share (and halve) its pages."""
+    big = ctx.args.idle_components
+    one = Row("idle_pss", "Idle PSS (shared pages divided among their users), alone, supervising one `sleep 1000`", "KiB")
+    many = Row("idle_pss_many", f"Idle PSS, alone, supervising {big} `sleep 1000`", "KiB")
+    many.ref = {"supervisord": "tend"}
+    impls = [(name, missing, one, lambda d, name=name: ctx.zero_config(name, d) + ["sleep", "1000"], 1)
+             for name, missing in ctx.zero_config_impls()]
+    impls.append(("tend", ctx.tend_missing(), many,
+                  lambda d: [ctx.tend, "-c", tend_config(d, big), "--control", f"unix://{d}/tend.sock"], big))
+    impls.append(("supervisord", ctx.peer_missing("supervisord"), many,
+                  lambda d: [ctx.peers["supervisord"], "-n", "-c", supervisord_config(d, big)], big))
+    samples = {}
+    for name, missing, r, argv, n in impls:
+        if missing:
+            r.cells[name] = Cell.skip(missing)
+            continue
+        got, why = [], "no samples"
+        for _ in range(ctx.args.idle_runs):
+            d = ctx.fresh(f"pss-{name}")
+            s = Supervised(argv(d), d / "log")
+            try:
+                if not s.wait_children(n, timeout=30):
+                    why = s.why_not()
+                    break
+                time.sleep(ctx.args.settle)
+                got.append(pss_kib(s.pid))
+            finally:
+                s.stop()
+        samples[(r.key, name)] = got
+        r.cells[name] = Cell(got) if got else Cell.skip(why)
+    if "tend" in many.cells:
+        many.cells["tend"].note = "`tend -c`, API on"
+    return [one, many]
 
 
 @row

@@ -160,10 +160,20 @@ impl Daemon {
 
     /// Start tend with explicit arguments (the control socket is added).
     pub fn start_with(dir: TempDir, args: &[&str]) -> Daemon {
+        Daemon::start_with_env(dir, args, &[])
+    }
+
+    /// Start tend with explicit arguments and extra environment variables.
+    pub fn start_with_env(
+        dir: TempDir,
+        args: &[&str],
+        env: &[(&std::ffi::OsStr, &std::ffi::OsStr)],
+    ) -> Daemon {
         let sock = dir.path("tend.sock");
         let log = std::fs::File::create(dir.path("tend.log")).unwrap();
         let child = Command::new(tend_bin())
             .args(args)
+            .envs(env.iter().copied())
             .arg("--control")
             .arg(format!("unix://{}", sock.display()))
             .env("RUST_LOG", "debug")
