@@ -937,28 +937,26 @@ impl Deadlined {
         }
     }
 
-    /// Arm the read timeout with the time left.
-    fn arm_read(&mut self) -> io::Result<()> {
-        let Some(left) = self.read_armed.update(self.deadline)? else {
+    /// Arm the read (or write) timeout with the time left.
+    fn arm(&mut self, write: bool) -> io::Result<()> {
+        let armed = if write {
+            &mut self.write_armed
+        } else {
+            &mut self.read_armed
+        };
+        let Some(left) = armed.update(self.deadline)? else {
             return Ok(());
         };
-        let set = match &self.stream {
-            Stream::Unix(s) => s.set_read_timeout(Some(left)),
-            Stream::Tcp(s) => s.set_read_timeout(Some(left)),
+        let set = match (&self.stream, write) {
+            (Stream::Unix(s), false) => s.set_read_timeout(Some(left)),
+            (Stream::Tcp(s), false) => s.set_read_timeout(Some(left)),
+            (Stream::Unix(s), true) => s.set_write_timeout(Some(left)),
+            (Stream::Tcp(s), true) => s.set_write_timeout(Some(left)),
         };
-        set.inspect_err(|_| self.read_armed.reset())
-    }
-
-    /// Arm the write timeout with the time left.
-    fn arm_write(&mut self) -> io::Result<()> {
-        let Some(left) = self.write_armed.update(self.deadline)? else {
-            return Ok(());
-        };
-        let set = match &self.stream {
-            Stream::Unix(s) => s.set_write_timeout(Some(left)),
-            Stream::Tcp(s) => s.set_write_timeout(Some(left)),
-        };
-        set.inspect_err(|_| self.write_armed.reset())
+        if set.is_err() {
+            armed.reset();
+        }
+        set
     }
 }
 
@@ -968,7 +966,7 @@ impl Read for Deadlined {
             wait_readable(s, self.deadline)?;
             return s.read(buf);
         }
-        self.arm_read()?;
+        self.arm(false)?;
         match &mut self.stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
@@ -1012,7 +1010,7 @@ pub(crate) fn wait_readable(fd: &impl AsRawFd, deadline: Instant) -> io::Result<
 
 impl Write for Deadlined {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm_write()?;
+        self.arm(true)?;
         match &mut self.stream {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),

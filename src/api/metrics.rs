@@ -343,16 +343,22 @@ fn write_metric(out: &mut Vec<u8>, m: &Metric, fields: &[&str]) {
     out.push(b'}');
 }
 
-/// The JSON answer, written as serde_json would write the `Value` (keys in
-/// order, no spaces).
-fn render_json(filter: &Filter, entities: &[Entity]) -> Vec<u8> {
-    let fields: Vec<&str> = if !filter.fields.is_empty() {
+/// The metric fields the filter asks for: `fields=`, else all with
+/// `detail`, else name and value.
+fn selected_fields(filter: &Filter) -> Vec<&str> {
+    if !filter.fields.is_empty() {
         filter.fields.iter().map(String::as_str).collect()
     } else if filter.detail {
         vec!["type", "name", "unit", "desc", "value"]
     } else {
         vec!["name", "value"]
-    };
+    }
+}
+
+/// The JSON answer, written as serde_json would write the `Value` (keys in
+/// order, no spaces).
+fn render_json(filter: &Filter, entities: &[Entity]) -> Vec<u8> {
+    let fields = selected_fields(filter);
     let mut out = vec![b'['];
     for (i, e) in entities.iter().enumerate() {
         if i > 0 {
@@ -481,13 +487,7 @@ mod tests {
     /// What the answer was when it was built as a `serde_json::Value`.
     fn as_value(filter: &Filter, entities: &[Entity]) -> Vec<u8> {
         use serde_json::{Map, Value, json};
-        let fields: Vec<&str> = if !filter.fields.is_empty() {
-            filter.fields.iter().map(String::as_str).collect()
-        } else if filter.detail {
-            vec!["type", "name", "unit", "desc", "value"]
-        } else {
-            vec!["name", "value"]
-        };
+        let fields = selected_fields(filter);
         let list: Vec<Value> = entities
             .iter()
             .map(|e| {
