@@ -48,17 +48,9 @@ fn start_init(dir: &TempDir, conf: &str) -> (Child, i32) {
     (child, inner)
 }
 
-fn skip_unless_root(name: &str) -> bool {
-    if !is_root() {
-        eprintln!("skipping {name}: needs root for unshare --pid");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn sigterm_as_init_stops_components_runs_shutdown_and_reboots() {
-    if skip_unless_root("sigterm_as_init") {
+    if skip_unless_root("sigterm_as_init", "unshare --pid") {
         return;
     }
     let dir = TempDir::new("init-reboot");
@@ -84,7 +76,7 @@ fn sigterm_as_init_stops_components_runs_shutdown_and_reboots() {
 
 #[test]
 fn telinit_0_powers_off() {
-    if skip_unless_root("telinit_0_powers_off") {
+    if skip_unless_root("telinit_0_powers_off", "unshare --pid") {
         return;
     }
     let dir = TempDir::new("init-poweroff");
@@ -108,7 +100,7 @@ fn telinit_0_powers_off() {
 
 #[test]
 fn sigint_as_init_runs_ctrlaltdel() {
-    if skip_unless_root("sigint_as_init_runs_ctrlaltdel") {
+    if skip_unless_root("sigint_as_init_runs_ctrlaltdel", "unshare --pid") {
         return;
     }
     let dir = TempDir::new("init-cad");

@@ -60,17 +60,12 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-fn skip_unless_root(name: &str) -> bool {
-    if !is_root() {
-        eprintln!("skipping {name}: needs root for a mount namespace with a private /dev");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn lines_reach_the_syslog_socket_with_priority_and_tag() {
-    if skip_unless_root("lines_reach_the_syslog_socket") {
+    if skip_unless_root(
+        "lines_reach_the_syslog_socket",
+        "a mount namespace with a private /dev",
+    ) {
         return;
     }
     let dir = TempDir::new("syslog");
@@ -101,7 +96,10 @@ fn lines_reach_the_syslog_socket_with_priority_and_tag() {
 
 #[test]
 fn lines_go_to_stderr_when_nothing_listens() {
-    if skip_unless_root("lines_go_to_stderr_when_nothing_listens") {
+    if skip_unless_root(
+        "lines_go_to_stderr_when_nothing_listens",
+        "a mount namespace with a private /dev",
+    ) {
         return;
     }
     let dir = TempDir::new("nosyslog");

@@ -19,6 +19,16 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// True (after saying so on stderr) when `test` must be skipped because it
+/// needs root for `what`.
+pub fn skip_unless_root(test: &str, what: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("skipping {test}: needs root for {what}");
+    true
+}
+
 /// A fresh, unique directory removed on drop.
 pub struct TempDir(pub PathBuf);
 
