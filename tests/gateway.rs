@@ -89,6 +89,17 @@ impl Drop for Gateway {
 
 impl Gateway {
     fn start(upstream: &Path, extra: &[&str]) -> Gateway {
+        // The free port may be taken by a parallel test before the gateway
+        // binds it; the gateway then exits, and we try another port.
+        for _ in 0..5 {
+            if let Some(gw) = Gateway::try_start(upstream, extra) {
+                return gw;
+            }
+        }
+        panic!("gateway exited before listening, five times");
+    }
+
+    fn try_start(upstream: &Path, extra: &[&str]) -> Option<Gateway> {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_tend"))
             .arg("gateway")
@@ -103,11 +114,13 @@ impl Gateway {
         let mut gw = Gateway { child, port };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(gw.alive(), "gateway exited before listening");
+            if !gw.alive() {
+                return None;
+            }
             assert!(Instant::now() < deadline, "gateway never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
-        gw
+        Some(gw)
     }
 
     fn alive(&mut self) -> bool {
