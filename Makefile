@@ -7,6 +7,7 @@
 #   make uninstall  remove what `make install` put there (keeps an edited /etc/tend.conf)
 #   make bench      compare tend with tini, dumb-init, catatonit, BusyBox, supervisord
 #   make bench-plot draw bench/results.json as bench/results.html (SVG charts)
+#   make layout     profile tend under valgrind and regenerate src/hot.ld
 #   make lint       rustfmt and clippy, warnings are errors
 #   make fuzz       run every fuzz target for FUZZ_SECONDS (default 60) each
 #   make man        render the man pages and fail on any groff warning
@@ -35,7 +36,7 @@ DEMO_SOCK  := $(CURDIR)/target/demo.sock
 MAN8       := init/tend.8 init/tendctl.8
 MAN5       := init/tend.conf.5
 
-.PHONY: all build test run install uninstall bench bench-plot fuzz lint man clean
+.PHONY: all build test run install uninstall bench bench-plot layout fuzz lint man clean
 
 all: build
 
@@ -104,6 +105,10 @@ bench: build
 # Python's standard library only.
 bench-plot:
 	$(PYTHON) tests/bench/plot.py bench/results.json bench/results.html
+
+# Regenerate src/hot.ld, the code layout (as root; installs valgrind).
+layout:
+	$(PYTHON) tests/bench/layout.py
 
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh

@@ -1,11 +1,11 @@
 //! `tend gateway` against a real upstream: a tiny_http echo server on a UNIX
 //! socket started by each test, and the real binary in front of it on TCP.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -74,6 +74,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Copies the gateway's log to ours and reports once it says it listens on
+/// `port`.
+fn listening_line(stderr: ChildStderr, port: u16) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    let wanted = format!("gateway listening on 127.0.0.1:{port}");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.contains(&wanted) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx
+}
+
 /// The gateway process; killed when dropped.
 struct Gateway {
     child: Child,
@@ -99,29 +115,30 @@ impl Gateway {
         panic!("gateway exited before listening, five times");
     }
 
+    /// Starts a gateway on a free port and waits for it to say it listens
+    /// there. A port that merely answers could be a parallel test's gateway
+    /// that took it first.
     fn try_start(upstream: &Path, extra: &[&str]) -> Option<Gateway> {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tend"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tend"))
             .arg("gateway")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--upstream")
             .arg(upstream)
             .args(extra)
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut gw = Gateway { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if !gw.alive() {
-                return None;
-            }
-            assert!(Instant::now() < deadline, "gateway never listened");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Someone else's listener on that port would answer too.
-        gw.alive().then_some(gw)
+        let listening = listening_line(child.stderr.take().unwrap(), port);
+        let gw = Gateway { child, port };
+        // The sender is dropped without a word when the gateway exits.
+        listening
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .map(|()| gw)
     }
 
     fn alive(&mut self) -> bool {
