@@ -97,6 +97,19 @@ pub struct Supervisor {
     exec_on_exit: Option<Vec<String>>,
 }
 
+/// Hands the heap that parsing the configuration and starting everything
+/// used, and has freed, back to the kernel. glibc keeps freed memory below
+/// its trim threshold for reuse, which for a daemon that then idles for
+/// months is resident memory doing nothing (about 200 KiB with 50
+/// components).
+fn release_startup_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of malloc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl Supervisor {
     /// Set up the main loop. Signals must already be blocked.
     pub fn new(opts: Options, config: Config) -> std::io::Result<Supervisor> {
@@ -157,6 +170,7 @@ impl Supervisor {
         if !helpers_need_sockets {
             self.start_api();
         }
+        release_startup_memory();
         while self.phase != Phase::Done {
             let timeout = self.poll_timeout(Instant::now());
             let ready = self.wait(timeout);
