@@ -4,9 +4,10 @@
 //! Why: the kernel maps a program's pages 64 KiB (or a whole page-cache
 //! folio) at a time around each fault, so startup code scattered over the
 //! binary keeps all of it resident in an idle tend. Grouped, the idle daemon
-//! keeps about 300 KiB of its 836 KiB of code mapped. The script only orders sections (`INSERT
-//! BEFORE .text`), so GNU ld and lld both take it, and a name it lists that no
-//! longer exists matches nothing. `make layout` regenerates it.
+//! keeps about 300 KiB of its 836 KiB of code mapped. The script only orders
+//! sections (`INSERT BEFORE .text`), so GNU ld and lld both take it, and a
+//! name it lists that no longer exists matches nothing. `make layout`
+//! regenerates it.
 //!
 //! `TEND_LAYOUT=off` links without it, for a linker that takes no scripts
 //! (mold).
