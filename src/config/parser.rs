@@ -35,7 +35,7 @@ fn parse_with(text: &str, file: &Path, includes: bool) -> Result<Config, ConfigE
     let mut ld = Loader::new(file);
     ld.includes = includes;
     ld.reading.push(Reading {
-        key: std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()),
+        key: FileKey::of(file),
         shown: file.to_path_buf(),
     });
     ld.text(text);
@@ -108,10 +108,31 @@ type Seen = HashMap<String, Location>;
 
 /// A file being read, for include-loop detection.
 struct Reading {
-    /// Canonical path (or the path as given when it cannot be resolved).
-    key: PathBuf,
+    /// Which file it is, however it was named.
+    key: FileKey,
     /// The path as shown in messages.
     shown: PathBuf,
+}
+
+/// What makes two names one file for include-loop detection: its device
+/// and inode, which a symlink or hard link cannot disguise; the path as
+/// given when the file cannot be examined.
+#[derive(PartialEq)]
+enum FileKey {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl FileKey {
+    /// The key of the file `path` names. One stat rather than realpath(3),
+    /// which would also cost its lstat and readlink per path component.
+    fn of(path: &Path) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(m) => FileKey::Inode(m.dev(), m.ino()),
+            Err(_) => FileKey::Path(path.to_path_buf()),
+        }
+    }
 }
 
 /// A component while its block is read; throttle values stay unresolved
@@ -668,7 +689,7 @@ impl Loader {
     }
 
     fn include_file(&mut self, path: &Path, at: Pos) {
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let key = FileKey::of(path);
         if self.reading.iter().any(|r| r.key == key) {
             let mut chain: Vec<String> = self
                 .reading

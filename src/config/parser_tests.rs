@@ -850,6 +850,17 @@ fn include_loops_are_errors() {
     std::fs::write(&a, "include a.conf;\n").expect("write");
     let e = parse("include a.conf;\n", &a).expect_err("self loop");
     assert!(e.0[0].message.starts_with("include loop: "), "{e}");
+    // Through other names for the same file: a symlink and a hard link.
+    std::fs::write(&a, "include b.conf;\n").expect("write");
+    std::os::unix::fs::symlink(&a, d.join("sym.conf")).expect("symlink");
+    std::fs::hard_link(&a, d.join("hard.conf")).expect("hard link");
+    for other in ["sym.conf", "hard.conf"] {
+        std::fs::write(&b, format!("include {other};\n")).expect("write");
+        let e = parse("include b.conf;\n", &a).expect_err(other);
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(e.0[0].message.starts_with("include loop: "), "{other}: {e}");
+        assert!(e.0[0].message.ends_with(other), "{other}: {e}");
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -366,7 +366,16 @@ impl Supervisor {
     /// One private socket per `inet://` listener, owned by the gateway's
     /// unprivileged user and served only to holders of the gateway secret.
     fn start_gateway_sockets(&mut self) {
-        let config = self.shared.lock().config.clone();
+        let (listeners, gateway_user) = {
+            let st = self.shared.lock();
+            let user = st.config.control.gateway_user.clone();
+            (self.inet_listeners(&st.config), user)
+        };
+        // Without TCP listeners there is no gateway, and no reason to read
+        // the user database (NSS) for its user.
+        if listeners.is_empty() {
+            return;
+        }
         let dir = self
             .api_paths
             .first()
@@ -375,7 +384,7 @@ impl Supervisor {
             .unwrap_or_else(|| PathBuf::from("/run"));
         // SAFETY: geteuid has no preconditions.
         let owner = if unsafe { libc::geteuid() } == 0 {
-            match crate::gateway::gateway_ids(config.control.gateway_user.as_deref()) {
+            match crate::gateway::gateway_ids(gateway_user.as_deref()) {
                 Ok(ids) => Some(ids),
                 Err(e) => {
                     log::error!("gateway user: {e}");
@@ -385,7 +394,7 @@ impl Supervisor {
         } else {
             None
         };
-        for (i, addr) in self.inet_listeners(&config).into_iter().enumerate() {
+        for (i, addr) in listeners.into_iter().enumerate() {
             let path = dir.join(format!("tend-gateway-{}.sock", i + 1));
             let policy = api::SocketPolicy {
                 owner,
