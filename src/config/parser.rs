@@ -228,6 +228,9 @@ impl Loader {
     fn finish(mut self) -> Result<Config, ConfigErrors> {
         let global = self.config.throttle;
         let mut sites = Vec::with_capacity(self.drafts.len());
+        // Exactly as many as there are: the running configuration is kept
+        // for as long as tend runs.
+        self.config.components.reserve_exact(self.drafts.len());
         for d in self.drafts {
             let mut spec = d.spec;
             spec.throttle.max_restarts = d.max_restarts.unwrap_or(global.max_restarts);
