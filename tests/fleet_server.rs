@@ -1042,6 +1042,56 @@ fn versions_and_config_list() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A config is given only to agents of the type it names; one that names
+/// none suits all. (A tend agent cannot run an iLogtail pipeline.)
+#[test]
+fn configs_follow_agent_type() {
+    let dir = temp_dir("agent-type");
+    let srv = Server::start(&dir, &[]);
+    let p = srv.port;
+    let typed = |name: &str, agent_type: &str| {
+        json!({"config_detail": {"config_name": name, "agent_type": agent_type,
+                                 "description": "", "content": "c"}})
+    };
+    for (name, kind) in [
+        ("for-tend", "tend"),
+        ("for-logtail", "iLogtail"),
+        ("any", ""),
+    ] {
+        expect(call(p, Api::CreateConfig, typed(name, kind)), 200, "Accept");
+        expect(
+            call(
+                p,
+                Api::ApplyConfigToAgentGroup,
+                json!({"group_name": "default", "config_name": name}),
+            ),
+            200,
+            "Accept",
+        );
+    }
+    expect(heartbeat(p, "board-1", &[]), 200, "Accept");
+    let logtail = json!({"agent_id": "lt-1", "agent_type": "iLogtail", "agent_version": "1",
+                         "ip": "10.0.0.2", "tags": {}, "running_status": "running",
+                         "startup_time": 1_700_000_000});
+    expect(call(p, Api::HeartBeat, logtail), 200, "Accept");
+
+    let l = config_list(p, "board-1", json!({}));
+    assert_eq!(l.keys().collect::<Vec<_>>(), ["any", "for-tend"]);
+    let l = config_list(p, "lt-1", json!({}));
+    assert_eq!(l.keys().collect::<Vec<_>>(), ["any", "for-logtail"]);
+
+    // Retyping a config takes it away from the agents it no longer suits.
+    expect(
+        call(p, Api::UpdateConfig, typed("for-tend", "iLogtail")),
+        200,
+        "Accept",
+    );
+    let l = config_list(p, "board-1", json!({"any": 0, "for-tend": 0}));
+    assert_eq!(l["for-tend"].0, "DELETED");
+    assert_eq!(l["any"].0, "SAME");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn offline_after_three_missed_heartbeats() {
     let dir = temp_dir("offline");

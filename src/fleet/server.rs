@@ -937,6 +937,14 @@ fn group_matches(group: &AgentGroup, agent: &Agent) -> bool {
             .any(|t| agent.tags.get(&t.name) == Some(&t.value))
 }
 
+/// A config names the kind of agent it is written for (`agent_type`, e.g.
+/// `tend` or `iLogtail`); one kind cannot run another's content, so an
+/// agent of another type is not given it (an agent that has it is told it
+/// was deleted). An empty `agent_type` suits every agent.
+fn suits(config: &StoredConfig, agent: &Agent) -> bool {
+    config.config.agent_type.is_empty() || config.config.agent_type == agent.agent_type
+}
+
 fn live_configs(state: &State) -> impl Iterator<Item = &StoredConfig> {
     state.configs.values().filter(|c| !c.deleted)
 }
@@ -1169,6 +1177,7 @@ fn get_config_list(s: &State, req: &Request) -> Response {
             .flat_map(Table::keys)
         {
             if let Some(c) = live_config(s, name)
+                && suits(c, agent)
                 && let Err(i) = wanted.binary_search_by(|(n, _)| (*n).cmp(name))
             {
                 wanted.insert(i, (name, Some(c)));
