@@ -37,7 +37,12 @@ Options:
       --control URL        serve the API here instead of the configured sockets
                            (unix:///path or inet://host:port; repeatable)
   -g                       forward signals to CMD's process group (tend -- mode)
+  -e CODE                  exit 0 when CMD exits with CODE (0-255, repeatable;
+                           143 is CMD killed by SIGTERM), as tini's -e
+  -p SIGNAL                get SIGNAL when tend's parent dies (e.g. -p SIGKILL)
+  -w                       warn about every orphan reaped (tend -- mode)
   -s                       accepted for tini compatibility (tend always subreaps)
+  -l                       show the license and exit
   -v, --verbose            log debug messages (RUST_LOG overrides)
   -q, --quiet              log warnings and errors only
   -h, --help               show this help
@@ -45,8 +50,13 @@ Options:
 
 Signals: TERM/INT stop everything and exit; HUP reloads and restarts all;
 USR2 reloads gracefully; USR1 sends each component its flush signal.
+Short options combine as with tini (-gw, -vvv, -e143). Environment, as tini's:
+TINI_KILL_PROCESS_GROUP (like -g), TINI_VERBOSITY (0-1 quiet, 2 info, 3 debug).
 See tend(8), tend.conf(5) and tendctl(8).
 ";
+
+/// `tend -l`, as `tini -l`.
+const LICENSE: &str = include_str!("../LICENSE");
 
 /// A command-line mistake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +83,14 @@ pub struct Args {
     pub control: Vec<ListenUrl>,
     /// `-g`.
     pub group: bool,
+    /// `-e CODE`, repeatable: CMD's exit statuses that make tend exit 0.
+    pub remap_exit: Vec<i32>,
+    /// `-p SIGNAL`: asked for when tend's parent dies.
+    pub parent_death_signal: Option<i32>,
+    /// `-w`: warn about each orphan reaped.
+    pub warn_on_reap: bool,
+    /// `-l`.
+    pub license: bool,
     /// `-v` (1) or `-q` (-1).
     pub verbosity: i8,
     /// `--help`.
@@ -83,8 +101,83 @@ pub struct Args {
     pub command: Option<Vec<String>>,
 }
 
-/// Parse `tend`'s arguments (without the program name).
+/// Parse `tend`'s arguments (without the program name), then the
+/// environment variables tini users set.
 pub fn parse_args(args: &[String]) -> Result<Args, UsageError> {
+    let mut out = parse_argv(args)?;
+    apply_tini_env(&mut out, |name| std::env::var_os(name));
+    Ok(out)
+}
+
+/// tini's environment: `TINI_KILL_PROCESS_GROUP` (any value) is `-g`;
+/// `TINI_VERBOSITY` 2 is info and 3 debug (0 and 1 are tini's quiet
+/// levels, which is tend's default with a command). Command-line flags win.
+fn apply_tini_env(out: &mut Args, var: impl Fn(&str) -> Option<std::ffi::OsString>) {
+    if var("TINI_KILL_PROCESS_GROUP").is_some() {
+        out.group = true;
+    }
+    if out.verbosity == 0 {
+        let level = var("TINI_VERBOSITY").and_then(|v| v.to_str()?.trim().parse::<u8>().ok());
+        match level {
+            Some(2) => out.verbosity = 0,
+            Some(3..) => out.verbosity = 1,
+            _ => {}
+        }
+    }
+}
+
+/// One cluster of short options, getopt style as tini reads them: flags
+/// combine (`-gw`, `-vvv`) and an option with a value takes the rest of
+/// the word or the next one (`-e143`, `-e 143`). Returns whether `next`
+/// was used.
+fn parse_short(cluster: &str, next: Option<&str>, out: &mut Args) -> Result<bool, UsageError> {
+    for (at, flag) in cluster.char_indices() {
+        match flag {
+            'g' => out.group = true,
+            's' => {}
+            'w' => out.warn_on_reap = true,
+            'l' => out.license = true,
+            'v' => out.verbosity = 1,
+            'q' => out.verbosity = -1,
+            'h' => out.help = true,
+            'V' => out.version = true,
+            'c' | 'e' | 'p' => {
+                let rest = &cluster[at + flag.len_utf8()..];
+                let (value, used_next) = match (rest, next) {
+                    ("", Some(v)) => (v, true),
+                    ("", None) => return Err(UsageError(format!("-{flag} needs a value"))),
+                    (r, _) => (r, false),
+                };
+                short_value(flag, value, out)?;
+                return Ok(used_next);
+            }
+            other => return Err(UsageError(format!("unknown option `-{other}`"))),
+        }
+    }
+    Ok(false)
+}
+
+/// The value of `-c`, `-e` or `-p`.
+fn short_value(flag: char, value: &str, out: &mut Args) -> Result<(), UsageError> {
+    match flag {
+        'c' => out.config = Some(PathBuf::from(value)),
+        'e' => match value.parse::<i32>() {
+            Ok(code) if (0..=255).contains(&code) => out.remap_exit.push(code),
+            _ => {
+                return Err(UsageError(format!(
+                    "-e takes an exit status from 0 to 255, not `{value}`"
+                )));
+            }
+        },
+        _ => {
+            let sig = config::parse_signal(value).map_err(|e| UsageError(format!("-p: {e}")))?;
+            out.parent_death_signal = Some(sig);
+        }
+    }
+    Ok(())
+}
+
+fn parse_argv(args: &[String]) -> Result<Args, UsageError> {
     let mut out = Args::default();
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -102,7 +195,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, UsageError> {
                 out.command = Some(args[i.min(args.len())..].to_vec());
                 break;
             }
-            "-c" | "--config" => out.config = Some(PathBuf::from(value(arg)?)),
+            "--config" => out.config = Some(PathBuf::from(value(arg)?)),
             "--syntax" => {
                 out.syntax = Some(match value(arg)?.as_str() {
                     "pies" | "tend" => Syntax::Pies,
@@ -117,20 +210,25 @@ pub fn parse_args(args: &[String]) -> Result<Args, UsageError> {
             "--control" => out.control.push(parse_listen_url(&value(arg)?)?),
             "--check" => out.check = true,
             "--init" => out.init = true,
-            "-g" => out.group = true,
-            "-s" => {}
-            "-v" | "--verbose" => out.verbosity = 1,
-            "-q" | "--quiet" => out.verbosity = -1,
-            "-h" | "--help" => out.help = true,
-            "-V" | "--version" => out.version = true,
+            "--verbose" => out.verbosity = 1,
+            "--quiet" => out.verbosity = -1,
+            "--help" => out.help = true,
+            "--version" => out.version = true,
+            "--license" => out.license = true,
             s if s.starts_with("--config=") => {
                 out.config = Some(PathBuf::from(&s["--config=".len()..]))
             }
             s if s.starts_with("--control=") => out
                 .control
                 .push(parse_listen_url(&s["--control=".len()..])?),
-            s if s.starts_with('-') && s.len() > 1 => {
+            s if s.starts_with("--") => {
                 return Err(UsageError(format!("unknown option `{s}`")));
+            }
+            s if s.starts_with('-') && s.len() > 1 => {
+                let next = args.get(i).map(String::as_str);
+                if parse_short(&s[1..], next, &mut out)? {
+                    i += 1;
+                }
             }
             _ => {
                 // tini also accepts the command without `--`.
@@ -186,6 +284,10 @@ pub fn main(argv: Vec<String>) -> i32 {
         println!("tend {}", crate::VERSION);
         return 0;
     }
+    if args.license {
+        print!("{LICENSE}");
+        return 0;
+    }
     // As a container init, stay as quiet as tini unless asked to talk.
     let quiet_by_default = args.command.is_some() && args.verbosity == 0;
     init_logging(if quiet_by_default { -1 } else { args.verbosity });
@@ -199,6 +301,9 @@ pub fn main(argv: Vec<String>) -> i32 {
         return 1;
     }
     tune_allocator();
+    if let Some(sig) = args.parent_death_signal {
+        ask_for_parent_death_signal(sig);
+    }
     let pid1 = std::process::id() == 1;
     if !pid1 {
         become_subreaper();
@@ -249,6 +354,8 @@ fn choose_mode(args: Args, argv: Vec<String>, pid1: bool) -> Result<(Options, Co
         syntax: args.syntax,
         command: args.command.clone(),
         forward_to_group: args.group,
+        remap_exit: args.remap_exit.clone(),
+        warn_on_reap: args.warn_on_reap,
         init_mode: args.init && pid1,
         control: args.control.clone(),
         argv,
@@ -305,6 +412,20 @@ fn tune_allocator() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// `-p SIGNAL`: when whoever started tend dies, the kernel sends tend this
+/// signal (a SIGTERM then stops everything as if sent by hand). Set before
+/// any thread starts because the kernel ties it to the parent *thread*.
+fn ask_for_parent_death_signal(sig: i32) {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        log::warn!(
+            "cannot set the parent death signal: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -380,6 +501,54 @@ mod tests {
                 ListenUrl::Inet("127.0.0.1:1".into())
             ]
         );
+    }
+
+    #[test]
+    fn short_options_combine_as_in_tini() {
+        let a = parse(&["-gsw", "-vvv", "-e143", "-e", "0", "-pSIGKILL", "--", "x"]).unwrap();
+        assert!(a.group && a.warn_on_reap);
+        assert_eq!(a.verbosity, 1);
+        assert_eq!(a.remap_exit, vec![143, 0]);
+        assert_eq!(a.parent_death_signal, Some(libc::SIGKILL));
+        let a = parse(&["-c/etc/x.conf"]).unwrap();
+        assert_eq!(a.config, Some(PathBuf::from("/etc/x.conf")));
+        assert_eq!(parse(&["-gx"]).unwrap_err().0, "unknown option `-x`");
+        assert_eq!(parse(&["-e"]).unwrap_err().0, "-e needs a value");
+        assert!(parse(&["-e", "-1"]).unwrap_err().0.contains("0 to 255"));
+        assert!(
+            parse(&["-p", "NOPE"])
+                .unwrap_err()
+                .0
+                .contains("unknown signal")
+        );
+    }
+
+    #[test]
+    fn tini_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        let mut a = Args::default();
+        apply_tini_env(
+            &mut a,
+            env(&[("TINI_KILL_PROCESS_GROUP", "1"), ("TINI_VERBOSITY", "3")]),
+        );
+        assert!(a.group);
+        assert_eq!(a.verbosity, 1);
+        let mut a = Args {
+            verbosity: -1,
+            ..Args::default()
+        };
+        apply_tini_env(&mut a, env(&[("TINI_VERBOSITY", "3")]));
+        assert_eq!(a.verbosity, -1, "-q wins over the environment");
+        let mut a = Args::default();
+        apply_tini_env(&mut a, env(&[]));
+        assert_eq!(a, Args::default());
     }
 
     #[test]

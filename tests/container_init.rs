@@ -40,6 +40,74 @@ fn missing_command_is_127_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tend-test-cmd"));
 }
 
+/// tini's `-e`: the listed statuses (143 is death by SIGTERM) become 0;
+/// others pass through; a bad one is a usage error, not a silent default.
+#[test]
+fn remapped_exit_statuses_become_zero() {
+    assert_eq!(
+        run(&["-e", "143", "--", "sh", "-c", "kill -TERM $$"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["-e143", "-e", "3", "--", "sh", "-c", "exit 3"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["-e", "143", "--", "sh", "-c", "exit 4"])
+            .status
+            .code(),
+        Some(4)
+    );
+    let bad = run(&["-e", "256", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("0 to 255"));
+}
+
+/// tini's `-w`: each orphan reaped is reported; without it, tend is quiet.
+#[test]
+fn warn_on_reap_reports_orphans() {
+    let script = "(sleep 0.1 &); sleep 0.5";
+    let loud = run(&["-gw", "--", "sh", "-c", script]);
+    assert_eq!(loud.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&loud.stderr);
+    assert!(err.contains("reaped zombie process with pid"), "{err}");
+    let quiet = run(&["--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+}
+
+/// tini's `-p`: when the process that started tend dies, tend gets the
+/// signal, and SIGTERM then ends the command and tend.
+#[test]
+fn parent_death_signal_stops_tend() {
+    let dir = TempDir::new("pdeath");
+    let pidfile = dir.path("tend.pid");
+    // The parent starts tend, records its PID and waits for its stdin.
+    let script = format!(
+        "{tend} -p SIGTERM -- sleep 1000 & echo $! > {p}; read _",
+        tend = tend_bin(),
+        p = pidfile.display()
+    );
+    let mut parent = Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start the parent shell");
+    let patience = Duration::from_secs(20);
+    assert!(wait_until(patience, || lines(&pidfile).len() == 1));
+    let tend: i64 = lines(&pidfile)[0].parse().unwrap();
+    assert!(wait_until(patience, || alive(tend)));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    assert!(
+        wait_until(patience, || !alive(tend)),
+        "tend {tend} outlived its parent"
+    );
+}
+
 /// Each forwarded signal reaches the command, which reports it and exits.
 #[test]
 fn signals_are_forwarded() {

@@ -18,6 +18,12 @@ pub use model::*;
 
 use std::path::Path;
 
+/// A signal as tend writes it anywhere (`TERM`, `SIGTERM`, `term` or a
+/// number 1–64); the error names what is wrong and suggests a name.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    values::signal(text)
+}
+
 /// Which syntax a file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {

@@ -117,6 +117,9 @@ impl Supervisor {
                 self.on_exit(st, pid, ended);
             } else {
                 st.stats.reaped_orphans += 1;
+                if self.opts.warn_on_reap {
+                    log::warn!("reaped zombie process with pid {pid}");
+                }
             }
         }
     }
@@ -141,9 +144,15 @@ impl Supervisor {
             return;
         }
         if self.main_tag.as_deref() == Some(c.spec.tag.as_str()) {
-            // tini semantics: the command's status becomes tend's.
+            // tini semantics: the command's status becomes tend's, unless
+            // `-e` says that status means success.
             c.status = Status::Finished;
-            self.exit_code = ended.code();
+            let code = ended.code();
+            self.exit_code = if self.opts.remap_exit.contains(&code) {
+                0
+            } else {
+                code
+            };
             self.begin_shutdown(st, ShutdownKind::Exit);
             return;
         }

@@ -35,6 +35,10 @@ pub struct Options {
     pub command: Option<Vec<String>>,
     /// `-g`: forward signals to the command's process group.
     pub forward_to_group: bool,
+    /// `-e CODE`: the command's exit statuses that make tend exit 0.
+    pub remap_exit: Vec<i32>,
+    /// `-w`: warn about every orphan reaped.
+    pub warn_on_reap: bool,
     /// System-init personality (reboot on shutdown, ctrlaltdel, power events).
     pub init_mode: bool,
     /// `--control URL`: listeners replacing the configured ones.
