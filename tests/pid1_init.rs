@@ -1,9 +1,11 @@
 //! tend as real init (PID 1 of a PID namespace, `--init`): shutdown ends
-//! with reboot(2), which ends the namespace; ctrlaltdel on SIGINT.
+//! with reboot(2), which ends the namespace; ctrlaltdel on SIGINT; BusyBox's
+//! `halt` and `poweroff` (SIGUSR1, SIGUSR2).
 
 mod common;
 use common::*;
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// Start tend as PID 1 in a new PID namespace; returns unshare and tend's outer PID.
 fn start_init(dir: &TempDir, conf: &str) -> (Child, i32) {
@@ -65,7 +67,6 @@ fn sigterm_as_init_stops_components_runs_shutdown_and_reboots() {
     let status = unshare.wait().unwrap();
     // reboot(2) with RB_AUTOBOOT in a PID namespace kills its init with SIGHUP,
     // which unshare passes on as its own status.
-    use std::os::unix::process::ExitStatusExt;
     assert!(
         status.signal() == Some(libc::SIGHUP) || status.code() == Some(128 + libc::SIGHUP),
         "{status:?}; log:\n{}",
@@ -90,7 +91,6 @@ fn telinit_0_powers_off() {
     .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let status = unshare.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
     // Power-off and halt end the namespace with SIGINT.
     assert!(
         status.signal() == Some(libc::SIGINT) || status.code() == Some(128 + libc::SIGINT),
@@ -127,4 +127,72 @@ fn sigint_as_init_runs_ctrlaltdel() {
     assert!(unshare.try_wait().unwrap().is_none());
     unsafe { libc::kill(tend, libc::SIGKILL) };
     let _ = unshare.wait();
+}
+
+/// How the namespace ended, waiting at most PATIENCE (then it is killed,
+/// so a wrong answer fails the test instead of hanging it).
+fn wait_end(unshare: &mut Child, tend: i32) -> Option<ExitStatus> {
+    let mut status = None;
+    wait_until(PATIENCE, || {
+        status = unshare.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if status.is_none() {
+        // SAFETY: signalling the tend we started.
+        unsafe { libc::kill(tend, libc::SIGKILL) };
+        let _ = unshare.wait();
+    }
+    status
+}
+
+/// Halt and power-off end a PID namespace with SIGINT.
+fn ended_by_halt(status: Option<ExitStatus>) -> bool {
+    status.is_some_and(|s| s.signal() == Some(libc::SIGINT) || s.code() == Some(128 + libc::SIGINT))
+}
+
+/// The real `busybox poweroff`, run on the board, signals PID 1 with
+/// SIGUSR2: tend stops its components and powers off (it must not take
+/// it for a graceful reload).
+#[test]
+fn busybox_poweroff_powers_off() {
+    if skip_unless_root("busybox_poweroff_powers_off", "unshare --pid") {
+        return;
+    }
+    if Command::new("busybox").arg("true").status().is_err() {
+        eprintln!("busybox_poweroff_powers_off: skipped, busybox is not installed");
+        return;
+    }
+    let dir = TempDir::new("init-bb-poweroff");
+    let (mut unshare, tend) = start_init(
+        &dir,
+        "component r { command \"sh -c 'trap \\\"echo down >> $DIR/log; exit 0\\\" TERM; while :; do sleep 0.2 & wait $!; done'\"; }
+         component off { mode once; command \"sh -c 'while [ ! -e $DIR/go ]; do sleep 0.1; done; busybox poweroff'\"; }",
+    );
+    std::fs::write(dir.path("go"), "").unwrap();
+    let status = wait_end(&mut unshare, tend);
+    assert!(
+        ended_by_halt(status),
+        "{status:?}; log:\n{}",
+        std::fs::read_to_string(dir.path("tend.log")).unwrap_or_default()
+    );
+    assert_eq!(lines(&dir.path("log")), vec!["down"]);
+}
+
+/// BusyBox's `halt` sends SIGUSR1 to init.
+#[test]
+fn sigusr1_as_init_halts() {
+    if skip_unless_root("sigusr1_as_init_halts", "unshare --pid") {
+        return;
+    }
+    let dir = TempDir::new("init-halt");
+    let (mut unshare, tend) = start_init(&dir, "component r { command \"sleep 1000\"; }");
+    // SAFETY: signalling the tend we started.
+    unsafe { libc::kill(tend, libc::SIGUSR1) };
+    let status = wait_end(&mut unshare, tend);
+    assert!(ended_by_halt(status), "{status:?}");
+    assert!(
+        std::fs::read_to_string(dir.path("tend.log"))
+            .unwrap_or_default()
+            .contains("received SIGUSR1")
+    );
 }

@@ -276,6 +276,12 @@ impl Supervisor {
                 self.exec_on_exit = pid1::restart_command(st);
                 Request::Shutdown(ShutdownKind::Exit)
             }
+            // BusyBox's `halt` and `poweroff` signal init with USR1 and
+            // USR2 (its `reboot` with TERM); as the system's init those
+            // meanings win over flush and graceful reload, which stay
+            // available through the API.
+            libc::SIGUSR1 if st.init_mode => Request::Shutdown(ShutdownKind::Halt),
+            libc::SIGUSR2 if st.init_mode => Request::Shutdown(ShutdownKind::Poweroff),
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => Request::Shutdown(ShutdownKind::Exit),
             libc::SIGHUP => Request::Reload { graceful: false },
             libc::SIGUSR2 => Request::Reload { graceful: true },
