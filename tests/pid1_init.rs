@@ -196,3 +196,34 @@ fn sigusr1_as_init_halts() {
             .contains("received SIGUSR1")
     );
 }
+
+/// As the system init, SIGHUP re-reads the configuration the way BusyBox
+/// and SysV init re-read their inittab: new entries start, unchanged ones
+/// keep their process.
+#[test]
+fn sighup_as_init_reloads_gracefully() {
+    if skip_unless_root("sighup_as_init_reloads_gracefully", "unshare --pid") {
+        return;
+    }
+    let dir = TempDir::new("init-hup");
+    let (mut unshare, tend) = start_init(&dir, "component r { command \"sleep 1000\"; }");
+    let sock = dir.path("tend.sock");
+    let pid_of = |tag: &str| {
+        http(&sock, "GET", &format!("/programs/{tag}"), "")
+            .ok()
+            .and_then(|r| r.json()[0]["PID"].as_i64())
+    };
+    assert!(wait_until(PATIENCE, || pid_of("r").is_some()));
+    let before = pid_of("r");
+    dir.write(
+        "tend.conf",
+        "component r { command \"sleep 1000\"; }\ncomponent added { command \"sleep 1000\"; }",
+    );
+    // SAFETY: signalling the tend we started.
+    unsafe { libc::kill(tend, libc::SIGHUP) };
+    assert!(wait_until(PATIENCE, || pid_of("added").is_some()));
+    assert_eq!(pid_of("r"), before, "an unchanged component was restarted");
+    // SAFETY: as above.
+    unsafe { libc::kill(tend, libc::SIGKILL) };
+    let _ = unshare.wait();
+}

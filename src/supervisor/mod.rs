@@ -281,6 +281,10 @@ impl Supervisor {
             // meanings win over flush and graceful reload, which stay
             // available through the API.
             libc::SIGUSR1 if st.init_mode => Request::Shutdown(ShutdownKind::Halt),
+            // BusyBox and SysV init re-read the inittab on HUP and leave
+            // unchanged entries running: restarting every service of a
+            // board is not what `kill -HUP 1` is for there.
+            libc::SIGHUP if st.init_mode => Request::Reload { graceful: true },
             libc::SIGUSR2 if st.init_mode => Request::Shutdown(ShutdownKind::Poweroff),
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => Request::Shutdown(ShutdownKind::Exit),
             libc::SIGHUP => Request::Reload { graceful: false },
