@@ -332,3 +332,104 @@ fn reload_rpcs_refuse_an_invalid_file() {
     let files = d.get("/conf/files").json();
     assert_eq!(files[0]["file"], conf.display().to_string());
 }
+
+/// A reload that changes the `control` block serves the new sockets at
+/// once and closes the removed ones, TCP included (through a new gateway);
+/// the components keep running.
+#[test]
+fn reload_applies_changed_listeners() {
+    let dir = TempDir::new("api-relisten");
+    // The gateway runs as `nobody` and must reach its socket in here.
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (a, b) = (dir.path("a.sock"), dir.path("b.sock"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = |sockets: &[String]| {
+        let lines: String = sockets
+            .iter()
+            .map(|s| format!("socket \"{s}\"; "))
+            .collect();
+        format!("control {{ {lines} }}\ncomponent w {{ command \"sleep 1000\"; }}\n")
+    };
+    let path = dir.write("tend.conf", &conf(&[format!("unix://{}", a.display())]));
+    let log = std::fs::File::create(dir.path("tend.log")).unwrap();
+    let mut tend = Command::new(tend_bin())
+        .arg("-c")
+        .arg(&path)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.path("tend.log")).unwrap_or_default();
+    let pid_of_w = |sock: &std::path::Path| {
+        http(sock, "GET", "/programs/w", "")
+            .ok()
+            .and_then(|r| r.json()[0]["PID"].as_i64())
+    };
+    assert!(wait_until(PATIENCE, || pid_of_w(&a).is_some()), "{}", log());
+    let before = pid_of_w(&a);
+
+    dir.write(
+        "tend.conf",
+        &conf(&[
+            format!("unix://{}", b.display()),
+            format!("inet://127.0.0.1:{port}"),
+        ]),
+    );
+    let r = http(&a, "PUT", "/conf/runtime", "").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_until(PATIENCE, || pid_of_w(&b).is_some()),
+        "b.sock never served; log:\n{}",
+        log()
+    );
+    assert!(
+        wait_until(PATIENCE, || !a.exists()),
+        "a.sock is still there"
+    );
+    assert!(http(&a, "GET", "/version", "").is_err());
+    assert_eq!(pid_of_w(&b), before, "the component was restarted");
+    // The new TCP listener answers through its gateway.
+    let via_tcp = || {
+        use std::io::Read;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let req = format!(
+            "GET /programs/w HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        );
+        let mut answer = String::new();
+        s.write_all(req.as_bytes()).is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.1 200")
+            && answer.contains("\"tag\":\"w\"")
+    };
+    assert!(
+        wait_until(PATIENCE, via_tcp),
+        "TCP never served; log:\n{}",
+        log()
+    );
+
+    // Back to UNIX only: the gateway and its port go away.
+    dir.write("tend.conf", &conf(&[format!("unix://{}", b.display())]));
+    let r = http(&b, "PUT", "/conf/runtime", "").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        wait_until(PATIENCE, || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err()),
+        "the gateway still listens; log:\n{}",
+        log()
+    );
+    assert_eq!(pid_of_w(&b), before);
+    let _ = tend.kill();
+    let _ = tend.wait();
+}

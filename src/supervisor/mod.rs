@@ -11,11 +11,11 @@
 //! read signals, reap, answer requests, fire timers, start what is due.
 
 mod lifecycle;
+mod listeners;
 mod logs;
 mod pid1;
 mod reload;
 
-use crate::api;
 use crate::config::{Config, ListenUrl, Syntax};
 use crate::shared::{Refusal, Reply, Request, Shared, ShutdownKind, State};
 use crate::signals::{self, SignalFd};
@@ -82,13 +82,11 @@ pub struct Supervisor {
     shutdown: Option<Shutdown>,
     /// Components' output pipes bound for syslog.
     log_pipes: logs::LogPipes,
-    /// The in-process API servers (UNIX sockets only).
-    api_servers: Vec<api::ApiServer>,
-    /// Socket paths the API servers listen on (the agent talks to the first).
-    api_paths: Vec<PathBuf>,
-    /// Per `inet://` listener: its address and the private UNIX socket its
-    /// gateway relays to.
-    gateway_sockets: Vec<(String, PathBuf)>,
+    /// The in-process API servers and the sockets they answer.
+    listeners: listeners::Listeners,
+    /// A reload changed the `control` block: bring the listeners in line
+    /// once the lock is released.
+    listeners_stale: bool,
     /// The secret gateways prove themselves with on their sockets.
     gateway_secret: String,
     /// Configs pulled by the fleet agent, parsed: (name, config).
@@ -132,9 +130,8 @@ impl Supervisor {
             phase: Phase::Running,
             shutdown: None,
             log_pipes: logs::LogPipes::default(),
-            api_servers: Vec::new(),
-            api_paths: Vec::new(),
-            gateway_sockets: Vec::new(),
+            listeners: listeners::Listeners::default(),
+            listeners_stale: false,
             gateway_secret: random_hex(16),
             fleet: Vec::new(),
             main_tag,
@@ -160,7 +157,7 @@ impl Supervisor {
             !self.inet_listeners(&st.config).is_empty() || st.config.agent.is_some()
         };
         if helpers_need_sockets {
-            self.start_api();
+            self.apply_listeners();
         }
         {
             let shared = self.shared.clone();
@@ -172,7 +169,7 @@ impl Supervisor {
         }
         self.start_due();
         if !helpers_need_sockets {
-            self.start_api();
+            self.apply_listeners();
         }
         release_startup_memory();
         while self.phase != Phase::Done {
@@ -214,7 +211,23 @@ impl Supervisor {
         }
         self.tick(&mut st, Instant::now());
         drop(st);
+        if std::mem::take(&mut self.listeners_stale) {
+            self.refresh_listeners();
+        }
         self.start_due();
+    }
+
+    /// After a reload changed the `control` block: serve the new set of
+    /// sockets, then reconcile again so that the gateways follow them (a
+    /// new TCP listener's gateway needs its socket to exist first).
+    fn refresh_listeners(&mut self) {
+        self.apply_listeners();
+        let shared = self.shared.clone();
+        let mut st = shared.lock();
+        if let Err(e) = self.reconcile(&mut st, false) {
+            log::error!("after changing the listeners: {e}");
+        }
+        self.tick(&mut st, Instant::now());
     }
 
     /// Sleep until an fd is ready or the timeout passes; say which are.
@@ -361,112 +374,6 @@ impl Supervisor {
         }
     }
 
-    /// Start the in-process API on every UNIX listener.
-    fn start_api(&mut self) {
-        let paths = self.unix_listeners();
-        for path in paths {
-            match api::serve_unix(self.shared.clone(), &path) {
-                Ok(server) => {
-                    log::info!("control API on unix://{}", path.display());
-                    self.api_servers.push(server);
-                    self.api_paths.push(path);
-                }
-                Err(e) => log::error!("cannot listen on unix://{}: {e}", path.display()),
-            }
-        }
-        self.start_gateway_sockets();
-    }
-
-    /// One private socket per `inet://` listener, owned by the gateway's
-    /// unprivileged user and served only to holders of the gateway secret.
-    fn start_gateway_sockets(&mut self) {
-        let (listeners, gateway_user) = {
-            let st = self.shared.lock();
-            let user = st.config.control.gateway_user.clone();
-            (self.inet_listeners(&st.config), user)
-        };
-        // Without TCP listeners there is no gateway, and no reason to read
-        // the user database (NSS) for its user.
-        if listeners.is_empty() {
-            return;
-        }
-        let dir = self
-            .api_paths
-            .first()
-            .and_then(|p| p.parent())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/run"));
-        // SAFETY: geteuid has no preconditions.
-        let owner = if unsafe { libc::geteuid() } == 0 {
-            match crate::gateway::gateway_ids(gateway_user.as_deref()) {
-                Ok(ids) => Some(ids),
-                Err(e) => {
-                    log::error!("gateway user: {e}");
-                    return;
-                }
-            }
-        } else {
-            None
-        };
-        for (i, addr) in listeners.into_iter().enumerate() {
-            let path = dir.join(format!("tend-gateway-{}.sock", i + 1));
-            let policy = api::SocketPolicy {
-                owner,
-                gateway_secret: Some(self.gateway_secret.clone()),
-            };
-            match api::serve_unix_with(self.shared.clone(), &path, policy) {
-                Ok(server) => {
-                    log::info!("control API on inet://{addr} through the gateway");
-                    self.api_servers.push(server);
-                    self.gateway_sockets.push((addr, path));
-                }
-                Err(e) => log::error!("cannot create the gateway socket {}: {e}", path.display()),
-            }
-        }
-    }
-
-    /// The listeners in force: `--control` wins over the configuration; in
-    /// `tend -- CMD` mode there is no API unless asked for, as with tini.
-    fn control_urls(&self, config: &Config) -> Vec<ListenUrl> {
-        if !self.opts.control.is_empty() {
-            self.opts.control.clone()
-        } else if self.opts.command.is_some() {
-            Vec::new()
-        } else {
-            config.control.sockets.clone()
-        }
-    }
-
-    /// The UNIX sockets to serve in-process.
-    fn unix_listeners(&self) -> Vec<PathBuf> {
-        let config = self.shared.lock().config.clone();
-        let urls = self.control_urls(&config);
-        let mut paths: Vec<PathBuf> = urls
-            .iter()
-            .filter_map(|u| match u {
-                ListenUrl::Unix(p) => Some(p.clone()),
-                ListenUrl::Inet(_) => None,
-            })
-            .collect();
-        if paths.is_empty() && !urls.is_empty() {
-            // TCP only: still give local administrators (and the agent) the
-            // default socket; the gateways' sockets go next to it.
-            paths.push(PathBuf::from(crate::config::DEFAULT_SOCKET));
-        }
-        paths
-    }
-
-    /// The `inet://` listeners, each served by a gateway child.
-    fn inet_listeners(&self, config: &Config) -> Vec<String> {
-        self.control_urls(config)
-            .into_iter()
-            .filter_map(|u| match u {
-                ListenUrl::Inet(a) => Some(a),
-                ListenUrl::Unix(_) => None,
-            })
-            .collect()
-    }
-
     /// Time until the nearest timer, or `None` when nothing is due.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let st = self.shared.lock();
@@ -490,9 +397,7 @@ impl Supervisor {
 
     /// Leave: close listeners, remove the pidfile, and exit, exec or reboot.
     fn finish(self) -> i32 {
-        for server in self.api_servers {
-            server.shutdown();
-        }
+        self.listeners.shutdown();
         let (pidfile, init_mode) = {
             let st = self.shared.lock();
             (st.config.pidfile.clone(), st.init_mode)

@@ -43,12 +43,8 @@ impl Supervisor {
             return Err(Refusal::new(422, message));
         }
         if st.config.control != previous.control {
-            // Listeners are bound once, at start: say so rather than let a
-            // changed `control` block look applied.
-            log::warn!(
-                "reload: the `control` settings changed; they take effect when tend restarts \
-                 (PUT /instance/PID re-executes it in place)"
-            );
+            log::info!("reload: the `control` settings changed; applying them");
+            self.listeners_stale = true;
         }
         st.tunables.shutdown_timeout = st.config.shutdown_timeout;
         st.tunables.max_restarts = st.config.throttle.max_restarts;
@@ -119,9 +115,11 @@ impl Supervisor {
     fn helper_specs(&self, config: &Config) -> Vec<ComponentSpec> {
         let mut specs = Vec::new();
         for addr in self.inet_listeners(config) {
-            // A listener added by a reload gets no socket until tend restarts.
-            let Some((_, socket)) = self.gateway_sockets.iter().find(|(a, _)| *a == addr) else {
-                log::warn!("inet://{addr}: a new TCP listener needs a restart of tend");
+            // A listener added by a reload has no socket yet: its gateway
+            // starts once the listeners are applied (or never, if its socket
+            // could not be made, which was logged).
+            let Some(socket) = self.listeners.gateway_socket(&addr) else {
+                log::debug!("inet://{addr}: no gateway socket (yet)");
                 continue;
             };
             let mut spec =
@@ -135,7 +133,7 @@ impl Supervisor {
         if let Some(server) = &config.config_server {
             specs.push(crate::fleet::server::component_spec(server, &self.exe));
         }
-        if let (Some(agent), Some(upstream)) = (&config.agent, self.api_paths.first()) {
+        if let (Some(agent), Some(upstream)) = (&config.agent, self.listeners.first_unix()) {
             specs.push(crate::fleet::agent::component_spec(
                 agent, config, upstream, &self.exe,
             ));
