@@ -430,6 +430,12 @@ fn reload_applies_changed_listeners() {
         log()
     );
     assert_eq!(pid_of_w(&b), before);
-    let _ = tend.kill();
+    // SIGTERM, not SIGKILL: tend stops its component before it exits.
+    // SAFETY: signalling the tend we started.
+    unsafe { libc::kill(tend.id() as i32, libc::SIGTERM) };
     let _ = tend.wait();
+    assert!(
+        before.is_some_and(|pid| !alive(pid)),
+        "the component outlived tend"
+    );
 }
