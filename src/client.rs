@@ -3,11 +3,12 @@
 //! Used by `tendctl`, the gateway (to relay to the UNIX control socket), the
 //! fleet agent and the tests. [`request`] makes one request per connection
 //! (`Connection: close`): the control API is low-volume, and a fresh
-//! connection per call keeps callers free of pooling state. The gateway,
-//! which relays every TCP request, keeps one connection per client
-//! connection instead ([`KeepAlive`]). Every read and write runs against
-//! one overall deadline, and response bodies are capped, so a hung or hostile
-//! server costs the caller at most `timeout` and a bounded amount of memory.
+//! connection per call keeps callers free of pooling state. (The gateway,
+//! which relays every TCP request over kept connections, runs its own
+//! non-blocking loop and uses only the message helpers here.) Every read
+//! and write runs against one overall deadline, and response bodies are
+//! capped, so a hung or hostile server costs the caller at most `timeout`
+//! and a bounded amount of memory.
 //!
 //! The HTTP/1.1 framing helpers ([`read_head`], [`read_body`]) are shared with
 //! the gateway, which parses requests with the same limits.
@@ -345,7 +346,7 @@ pub fn request_with_limit(
 }
 
 /// A [`MessageError`] met while talking to `endpoint`, as a [`ClientError`].
-fn message_error(endpoint: &str, max_body: usize, e: MessageError) -> ClientError {
+pub(crate) fn message_error(endpoint: &str, max_body: usize, e: MessageError) -> ClientError {
     match e {
         MessageError::Io(e) => classify_io(endpoint, e),
         MessageError::TooLarge => ClientError::TooLarge {
@@ -363,133 +364,6 @@ fn message_error(endpoint: &str, max_body: usize, e: MessageError) -> ClientErro
     }
 }
 
-/// One keep-alive connection to an endpoint, reused across requests.
-///
-/// For the gateway: a fresh connection per relayed request costs a connect,
-/// an accept and a thread hand-off in the daemon each time, which dominated
-/// the relay's latency. The connection is opened lazily and dropped after
-/// any error or any answer that does not leave it reusable.
-pub(crate) struct KeepAlive {
-    endpoint: Endpoint,
-    name: String,
-    conn: Option<BufReader<Deadlined>>,
-}
-
-impl KeepAlive {
-    /// No connection yet: the first [`KeepAlive::request`] opens it.
-    pub(crate) fn new(endpoint: Endpoint) -> KeepAlive {
-        let name = endpoint.to_string();
-        KeepAlive {
-            endpoint,
-            name,
-            conn: None,
-        }
-    }
-
-    /// [`request_with_limit`] over the kept connection. A failure on a
-    /// reused connection (the daemon closed it while idle, or died) is
-    /// retried once on a fresh one, but only if repeating the request is
-    /// harmless: it is `GET`/`HEAD`, or none of it was sent. `timeout`
-    /// bounds the whole call, retry included.
-    pub(crate) fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        timeout: Duration,
-        max_body: usize,
-    ) -> Result<Response, ClientError> {
-        let deadline = Instant::now() + timeout;
-        let mut message =
-            format_request(&self.endpoint, method, path, headers, body.len(), true)?.into_bytes();
-        message.extend_from_slice(body);
-        let reused = self.conn.is_some();
-        let mut sent = false;
-        let conn = match self.conn.take() {
-            Some(mut c) => {
-                c.get_mut().deadline = deadline;
-                c
-            }
-            None => self.connect(deadline)?,
-        };
-        match self.exchange(conn, &message, method, max_body, &mut sent) {
-            Ok(resp) => Ok(resp),
-            Err(e) if reused && is_stale(&e) && (idempotent(method) || !sent) => {
-                log::debug!("kept connection to {} failed ({e:?}): retrying", self.name);
-                let fresh = self.connect(deadline)?;
-                self.exchange(fresh, &message, method, max_body, &mut sent)
-                    .map_err(|e| message_error(&self.name, max_body, e))
-            }
-            Err(e) => Err(message_error(&self.name, max_body, e)),
-        }
-    }
-
-    /// A fresh connection, buffered for answers.
-    fn connect(&self, deadline: Instant) -> Result<BufReader<Deadlined>, ClientError> {
-        let stream = self.endpoint.connect(deadline)?;
-        // Room for a whole typical answer in one read.
-        Ok(BufReader::with_capacity(
-            64 * 1024,
-            Deadlined::new(stream, deadline),
-        ))
-    }
-
-    /// Send `message` on `conn` and read the answer; keep the connection
-    /// only if it is clean afterwards.
-    fn exchange(
-        &mut self,
-        mut conn: BufReader<Deadlined>,
-        message: &[u8],
-        method: &str,
-        max_body: usize,
-        sent: &mut bool,
-    ) -> Result<Response, MessageError> {
-        write_counting(conn.get_mut(), message, sent)?;
-        let (resp, reusable) = read_response_framed(&mut conn, method, max_body)?;
-        // Bytes past the answer would be read as the next one: never reuse then.
-        if reusable && conn.buffer().is_empty() {
-            self.conn = Some(conn);
-        }
-        Ok(resp)
-    }
-}
-
-/// Write all of `buf`, noting in `sent` once any byte has left.
-fn write_counting<W: Write>(w: &mut W, mut buf: &[u8], sent: &mut bool) -> io::Result<()> {
-    while !buf.is_empty() {
-        match w.write(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                *sent = true;
-                buf = buf.get(n..).unwrap_or_default();
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Whether an error looks like a kept connection gone stale (closed or
-/// reset by the peer) rather than a slow or misbehaving server, which a
-/// retry would not cure.
-fn is_stale(e: &MessageError) -> bool {
-    match e {
-        MessageError::Closed => true,
-        MessageError::Io(e) => !matches!(
-            e.kind(),
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-        ),
-        MessageError::TooLarge | MessageError::Malformed(_) => false,
-    }
-}
-
-/// Methods a retry cannot turn into a second effect.
-fn idempotent(method: &str) -> bool {
-    matches!(method, "GET" | "HEAD")
-}
-
 /// Turn an I/O error into a timeout or a plain I/O failure.
 fn classify_io(endpoint: &str, e: io::Error) -> ClientError {
     match e.kind() {
@@ -505,7 +379,7 @@ fn classify_io(endpoint: &str, e: io::Error) -> ClientError {
 
 /// The request line and headers, checked so no caller-supplied text can
 /// split the message (request smuggling through CR/LF or spaces).
-fn format_request(
+pub(crate) fn format_request(
     endpoint: &Endpoint,
     method: &str,
     path: &str,
@@ -594,7 +468,7 @@ fn read_response_framed<R: BufRead>(
 }
 
 /// `HTTP/1.x NNN reason` → NNN.
-fn parse_status_line(line: &str) -> Result<u16, MessageError> {
+pub(crate) fn parse_status_line(line: &str) -> Result<u16, MessageError> {
     let mut parts = line.splitn(3, ' ');
     let version = parts.next().unwrap_or("");
     if !version.starts_with("HTTP/1.") {
@@ -1119,79 +993,6 @@ mod tests {
         });
         server
     }
-
-    /// A raw HTTP server on a UNIX socket: answers each request with the
-    /// number of its connection (1-based), unless `answer(conn, request)`
-    /// says to close without answering. Counts the requests it read.
-    fn counting_server(
-        path: &std::path::Path,
-        answer: fn(usize, usize) -> bool,
-    ) -> Arc<std::sync::atomic::AtomicUsize> {
-        let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
-        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for (i, stream) in listener.incoming().enumerate() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                for n in 1.. {
-                    let Ok(Some((_, headers))) = read_head(&mut reader, MAX_HEAD, MAX_HEADERS)
-                    else {
-                        break;
-                    };
-                    let framing = message_framing(&headers, Framing::Empty).unwrap();
-                    read_body(&mut reader, framing, 1 << 20).unwrap();
-                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    if !answer(i + 1, n) {
-                        break;
-                    }
-                    let body = (i + 1).to_string();
-                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-                    stream
-                        .write_all(format!("{head}{body}").as_bytes())
-                        .unwrap();
-                }
-            }
-        });
-        seen
-    }
-
-    #[test]
-    fn keep_alive_reuses_one_connection() {
-        let path = temp_sock("keepalive");
-        counting_server(&path, |_, _| true);
-        let mut ka = KeepAlive::new(Endpoint::Unix(path));
-        for _ in 0..5 {
-            let r = ka
-                .request("GET", "/", &[], b"", Duration::from_secs(10), 1000)
-                .unwrap();
-            assert_eq!((r.status, r.text().as_str()), (200, "1"));
-        }
-        let r = ka
-            .request("POST", "/x", &[], b"{}", Duration::from_secs(10), 1000)
-            .unwrap();
-        assert_eq!(r.text(), "1");
-    }
-
-    #[test]
-    fn keep_alive_retries_only_what_is_safe_to_repeat() {
-        let path = temp_sock("keepalive-retry");
-        // Every connection reads its second request and closes unanswered.
-        let seen = counting_server(&path, |_, n| n == 1);
-        let mut ka = KeepAlive::new(Endpoint::Unix(path));
-        let get = |ka: &mut KeepAlive, method: &str| {
-            ka.request(method, "/", &[], b"", Duration::from_secs(10), 1000)
-        };
-        assert_eq!(get(&mut ka, "GET").unwrap().text(), "1");
-        // Sent on connection 1 and lost: a GET is repeated on a new one.
-        assert_eq!(get(&mut ka, "GET").unwrap().text(), "2");
-        // Sent on connection 2, which closes without answering: a POST
-        // must not be repeated.
-        let err = get(&mut ka, "POST").unwrap_err();
-        assert!(matches!(err, ClientError::Malformed { .. }), "{err}");
-        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 4);
-    }
-
     #[test]
     fn armed_timeout_is_reset_only_when_it_drifts() {
         let mut armed = Armed::default();

@@ -16,14 +16,15 @@
 //! with [`crate::client`]: capped head and body sizes, per-request deadlines
 //! (slowloris), a hard cap on concurrent connections (one thread each).
 
-use crate::client::{self, Endpoint, Framing, MessageError};
+mod framing;
+mod relay;
+
+use crate::client::{self, ClientError, Endpoint, Framing, Response};
 use crate::config::{ComponentSpec, Control, ListenUrl, Mode, Stdio, Throttle};
-use std::io::{self, BufReader, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Default cap on a request body.
 const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -44,11 +45,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for the daemon to answer (stopping components can take a while).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
 /// Requests served on one keep-alive connection before it is closed. Each
-/// reconnect costs a thread here and an upstream connection in the daemon,
-/// so the cap is high enough (nginx's default) to make them rare under load.
+/// reconnect costs an upstream connection (and a thread) in the daemon, so
+/// the cap is high enough (nginx's default) to make them rare under load.
 const MAX_REQUESTS_PER_CONN: usize = 1000;
-/// Stack size of connection threads: they need little, and RLIMIT_AS counts stacks.
-const THREAD_STACK: usize = 256 * 1024;
 
 /// Run the gateway with its arguments; returns the exit status.
 pub fn main(args: Vec<String>) -> i32 {
@@ -188,7 +187,7 @@ fn run(opts: Options) -> Result<(), String> {
     let secret = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
     harden(opts.user.as_deref())?;
     let (listen_host, _) = client::split_host_port(&opts.listen).unwrap_or_default();
-    let gw = Arc::new(Gateway {
+    let gw = Gateway {
         hosts: HostRules {
             listen_host: listen_host.to_ascii_lowercase(),
             port: local.port(),
@@ -200,15 +199,13 @@ fn run(opts: Options) -> Result<(), String> {
         upstream: Endpoint::Unix(opts.upstream),
         max_body: opts.max_body,
         max_conns: opts.max_conns,
-        active: AtomicUsize::new(0),
         secret,
-    });
+    };
     log::info!("gateway listening on {local}");
-    serve(&listener, &gw);
-    Ok(())
+    relay::serve(&listener, &gw)
 }
 
-/// Everything a connection thread needs, shared read-only (but the counter).
+/// What serving a connection needs: the rules, read-only.
 struct Gateway {
     hosts: HostRules,
     allow: Vec<Cidr>,
@@ -217,7 +214,6 @@ struct Gateway {
     upstream: Endpoint,
     max_body: usize,
     max_conns: usize,
-    active: AtomicUsize,
     /// Proof of identity on the daemon's gateway socket (from
     /// [`SECRET_ENV`]); `None` when run by hand against an ordinary socket.
     secret: Option<String>,
@@ -227,57 +223,17 @@ struct Gateway {
 /// secret its upstream socket demands.
 pub const SECRET_ENV: &str = "TEND_GATEWAY_SECRET";
 
-/// Decrements the connection count when a connection thread ends, however it ends.
-struct ConnSlot(Arc<Gateway>);
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Accept forever; one thread per connection, at most `max_conns` at once.
-fn serve(listener: &TcpListener, gw: &Arc<Gateway>) {
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(c) => c,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        let before = gw.active.fetch_add(1, Ordering::AcqRel);
-        if before >= gw.max_conns {
-            gw.active.fetch_sub(1, Ordering::AcqRel);
-            refuse_busy(stream);
-            continue;
-        }
-        let slot = ConnSlot(Arc::clone(gw));
-        let spawned = std::thread::Builder::new()
-            .name("gw-conn".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || {
-                let slot = slot;
-                handle_connection(stream, peer, &slot.0);
-            });
-        if let Err(e) = spawned {
-            // The closure (and its slot) was dropped: the count is already right.
-            log::warn!("cannot start a connection thread: {e}");
-        }
-    }
-}
-
-/// Answer 503 to a connection over the cap. This runs on the accept
-/// thread, so it never waits: it drains only what already arrived (so the
+/// Answer 503 to a connection over the cap. This runs on the event loop,
+/// so it never waits: it drains only what already arrived (so the
 /// close is a FIN, not a RST that could destroy the answer) and closes.
 fn refuse_busy(mut stream: TcpStream) {
     stream
         .set_write_timeout(Some(Duration::from_millis(200)))
         .ok();
     let body = error_body("too many connections");
-    let _ = write_response(&mut stream, 503, &[], body.as_bytes(), false, false);
+    let mut answer = Vec::new();
+    render_response(&mut answer, 503, &[], body.as_bytes(), false, false);
+    let _ = stream.write_all(&answer);
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
         let mut sink = [0u8; 4096];
@@ -288,92 +244,6 @@ fn refuse_busy(mut stream: TcpStream) {
             }
         }
     }
-}
-
-/// Close politely: stop sending, drain a little of what the client still
-/// sends, then close. Closing with unread data makes the kernel send RST,
-/// which can destroy the answer before the client reads it.
-fn linger_close(mut stream: TcpStream) {
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok();
-    let mut sink = [0u8; 4096];
-    let mut left: usize = 64 * 1024;
-    while left > 0 {
-        match stream.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
-/// A TCP stream whose reads must finish before a movable deadline.
-struct DeadlineReader {
-    stream: TcpStream,
-    deadline: Instant,
-    armed: client::Armed,
-}
-
-impl Read for DeadlineReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let arm = self
-            .armed
-            .update(self.deadline)
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request too slow"))?;
-        if let Some(left) = arm {
-            self.stream
-                .set_read_timeout(Some(left))
-                .inspect_err(|_| self.armed.reset())?;
-        }
-        self.stream.read(buf)
-    }
-}
-
-/// Serve the requests of one connection.
-fn handle_connection(stream: TcpStream, peer: SocketAddr, gw: &Gateway) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    writer.set_write_timeout(Some(WRITE_TIMEOUT)).ok();
-    stream.set_nodelay(true).ok();
-    let mut reader = BufReader::with_capacity(
-        8192,
-        DeadlineReader {
-            stream,
-            deadline: Instant::now() + HEAD_TIMEOUT,
-            armed: client::Armed::default(),
-        },
-    );
-    let peer_ip = canonical_ip(peer.ip());
-    // One upstream connection per client connection: a fresh one per
-    // request cost more than the request itself.
-    let mut upstream = client::KeepAlive::new(gw.upstream.clone());
-    for served in 1..=MAX_REQUESTS_PER_CONN {
-        reader.get_mut().deadline = Instant::now() + HEAD_TIMEOUT;
-        // The last answer on a connection must say so, or a keep-alive
-        // client sends its next request into a closing socket.
-        let last = served == MAX_REQUESTS_PER_CONN;
-        let outcome = serve_one(&mut reader, &mut writer, &mut upstream, peer_ip, gw, last);
-        if outcome != Outcome::KeepAlive {
-            if outcome == Outcome::Refused {
-                linger_close(writer);
-            }
-            return;
-        }
-    }
-}
-
-/// How a request ended, for the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Answered; the connection may carry another request.
-    KeepAlive,
-    /// Answered and done (client asked to close, or HTTP/1.0).
-    Close,
-    /// Refused before the request was fully read: close after draining.
-    Refused,
-    /// The client went away or stalled: nothing more to say.
-    Gone,
 }
 
 /// A refusal to answer with a JSON error.
@@ -391,65 +261,6 @@ impl Refusal {
             status,
             message: message.into(),
         }
-    }
-}
-
-/// Read, check, relay and answer one request.
-fn serve_one(
-    reader: &mut BufReader<DeadlineReader>,
-    writer: &mut TcpStream,
-    upstream: &mut client::KeepAlive,
-    peer: IpAddr,
-    gw: &Gateway,
-    last: bool,
-) -> Outcome {
-    let (line, headers) = match client::read_head(reader, MAX_REQUEST_HEAD, client::MAX_HEADERS) {
-        Ok(Some(h)) => h,
-        Ok(None) | Err(MessageError::Io(_)) | Err(MessageError::Closed) => return Outcome::Gone,
-        Err(MessageError::TooLarge) => {
-            return refuse(writer, &Refusal::new(431, "request head too large"));
-        }
-        Err(MessageError::Malformed(why)) => return refuse(writer, &Refusal::new(400, why)),
-    };
-    let req = match parse_request_line(&line) {
-        Ok(r) => r,
-        Err(r) => return refuse(writer, &r),
-    };
-    let checked = check_request(&req, &headers, peer, gw);
-    let (rights, framing) = match checked {
-        Ok(c) => c,
-        Err(r) => {
-            log::info!(
-                "refused {} {} from {peer}: {}",
-                req.method,
-                req.target,
-                r.message
-            );
-            return refuse(writer, &r);
-        }
-    };
-    if client::header_value(&headers, "expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-        && writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").is_err()
-    {
-        return Outcome::Gone;
-    }
-    reader.get_mut().deadline = Instant::now() + BODY_TIMEOUT;
-    let body = match client::read_body(reader, framing, gw.max_body) {
-        Ok(b) => b,
-        Err(MessageError::TooLarge) => {
-            return refuse(writer, &Refusal::new(413, "request body too large"));
-        }
-        Err(MessageError::Malformed(why)) => return refuse(writer, &Refusal::new(400, why)),
-        Err(_) => return Outcome::Gone,
-    };
-    let keep_alive = !last && wants_keep_alive(&req, &headers);
-    let (status, out_headers, answer) = relay(upstream, &req, &headers, &body, peer, rights, gw);
-    let head_only = req.method == "HEAD";
-    match write_response(writer, status, &out_headers, &answer, keep_alive, head_only) {
-        Ok(()) if keep_alive => Outcome::KeepAlive,
-        Ok(()) => Outcome::Close,
-        Err(_) => Outcome::Gone,
     }
 }
 
@@ -558,16 +369,17 @@ fn wants_keep_alive(req: &RequestLine, headers: &[(String, String)]) -> bool {
     }
 }
 
-/// Send the request to the daemon; the answer to give the client.
-fn relay(
-    upstream: &mut client::KeepAlive,
+/// The request to send the daemon: the client's method (HEAD as GET, so
+/// the answer carries its real length), target and body, with the caller's
+/// address and rights and the proof of identity the daemon's socket wants.
+fn upstream_message(
     req: &RequestLine,
     headers: &[(String, String)],
     body: &[u8],
     peer: IpAddr,
     rights: Rights,
     gw: &Gateway,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+) -> Result<Vec<u8>, ClientError> {
     let peer_text = peer.to_string();
     let mut forward: Vec<(&str, &str)> = vec![
         ("X-Forwarded-For", &peer_text),
@@ -581,38 +393,38 @@ fn relay(
     if let Some(secret) = &gw.secret {
         forward.push((crate::api::GATEWAY_HEADER, secret));
     }
-    // HEAD is relayed as GET so the answer carries its real length.
     let method = if req.method == "HEAD" {
         "GET"
     } else {
         &req.method
     };
-    match upstream.request(
+    let head = client::format_request(
+        &gw.upstream,
         method,
         &req.target,
         &forward,
-        body,
-        UPSTREAM_TIMEOUT,
-        MAX_RELAYED_ANSWER,
-    ) {
-        Ok(resp) => {
-            let kept = resp
-                .headers
-                .into_iter()
-                .filter(|(n, _)| {
-                    RELAYED_ANSWER_HEADERS
-                        .iter()
-                        .any(|k| n.eq_ignore_ascii_case(k))
-                })
-                .collect();
-            (resp.status, kept, resp.body)
-        }
-        Err(e) => {
-            log::warn!("relay of {} {} failed: {e}", req.method, req.target);
-            let body = error_body(&format!("tend is not answering: {e}"));
-            (502, Vec::new(), body.into_bytes())
-        }
-    }
+        body.len(),
+        true,
+    )?;
+    let mut message = Vec::with_capacity(head.len() + body.len());
+    message.extend_from_slice(head.as_bytes());
+    message.extend_from_slice(body);
+    Ok(message)
+}
+
+/// The daemon's answer as given to the client: its status, the headers
+/// worth passing on, its body.
+fn relayed_answer(resp: Response) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let kept = resp
+        .headers
+        .into_iter()
+        .filter(|(n, _)| {
+            RELAYED_ANSWER_HEADERS
+                .iter()
+                .any(|k| n.eq_ignore_ascii_case(k))
+        })
+        .collect();
+    (resp.status, kept, resp.body)
 }
 
 /// Answer headers worth passing on; framing headers are the gateway's own.
@@ -629,30 +441,20 @@ fn error_body(message: &str) -> String {
     serde_json::json!({ "status": "ER", "message": message }).to_string()
 }
 
-/// Answer a refusal and ask the connection to close.
-fn refuse(writer: &mut TcpStream, r: &Refusal) -> Outcome {
-    let mut extra = Vec::new();
-    if r.status == 401 {
-        extra.push((
-            "WWW-Authenticate".to_string(),
-            "Basic realm=\"tend\", charset=\"UTF-8\"".to_string(),
-        ));
-    }
-    let body = error_body(&r.message);
-    let _ = write_response(writer, r.status, &extra, body.as_bytes(), false, false);
-    Outcome::Refused
-}
-
-/// Write a complete answer with `Content-Length` framing.
-fn write_response(
-    w: &mut TcpStream,
+/// Append a complete answer with `Content-Length` framing to `out` (head
+/// and body together: one write, one segment for a small answer). An
+/// answer to HEAD (`head_only`) announces the body's length but leaves it out.
+fn render_response(
+    out: &mut Vec<u8>,
     status: u16,
     headers: &[(String, String)],
     body: &[u8],
     keep_alive: bool,
     head_only: bool,
-) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+) {
+    use std::fmt::Write as _;
+    let mut head = String::with_capacity(160);
+    let _ = write!(head, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
     let mut typed = false;
     for (name, value) in headers {
         // Values came through our own parser (no CR/LF), but stay defensive.
@@ -660,19 +462,21 @@ fn write_response(
             continue;
         }
         typed |= name.eq_ignore_ascii_case("content-type");
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     if !typed {
         head.push_str("Content-Type: application/json\r\n");
     }
-    head.push_str(&format!(
+    let _ = write!(
+        head,
         "Content-Length: {}\r\nX-Content-Type-Options: nosniff\r\nConnection: {}\r\n\r\n",
         body.len(),
         if keep_alive { "keep-alive" } else { "close" }
-    ));
-    // One write for head and body: one segment for a small answer.
+    );
     let body = if head_only { &[][..] } else { body };
-    client::write_head_and_body(w, head.as_bytes(), body)
+    out.reserve(head.len() + body.len());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body);
 }
 
 fn reason_phrase(status: u16) -> &'static str {

@@ -262,6 +262,55 @@ fn keeps_connections_alive() {
     assert!(out.contains("/first") && out.contains("/second"), "{out}");
 }
 
+/// Requests arrive in pieces of any size: several in one segment
+/// (pipelined), or a byte at a time. The gateway's one thread must find
+/// each whole request, answer them in order, and serve other clients while
+/// one dribbles.
+#[test]
+fn serves_pipelined_and_dribbled_requests_without_stalling_others() {
+    let dir = test_dir("pieces");
+    let (sock, _srv) = start_echo(&dir);
+    let gw = Gateway::start(&sock, &[]);
+    let host = gw.host();
+    let url_of = |answer: &str| json(parse(answer).2.as_str())["url"].clone();
+
+    // Three requests (one with a chunked body) in one write.
+    let mut s = gw.connect();
+    let batch = format!(
+        "GET /one HTTP/1.1\r\nHost: {host}\r\n\r\n\
+         POST /two HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+         GET /three HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    );
+    s.write_all(batch.as_bytes()).unwrap();
+    assert_eq!(url_of(&read_one_answer(&mut s)), "/one");
+    let two = read_one_answer(&mut s);
+    assert_eq!(url_of(&two), "/two");
+    assert_eq!(json(parse(&two).2.as_str())["body"], "abcde");
+    assert_eq!(url_of(&read_one_answer(&mut s)), "/three");
+
+    // A request sent a byte at a time, body included, on a kept connection;
+    // meanwhile another client is served at once.
+    let slow = format!("PUT /slow HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello");
+    let (first, rest) = slow.as_bytes().split_at(slow.len() / 2);
+    for b in first {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut other = gw.connect();
+    other
+        .write_all(format!("GET /other HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(url_of(&read_one_answer(&mut other)), "/other");
+    for b in rest {
+        s.write_all(&[*b]).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let answer = read_one_answer(&mut s);
+    assert_eq!(url_of(&answer), "/slow");
+    assert_eq!(json(parse(&answer).2.as_str())["body"], "hello");
+}
+
 #[test]
 fn refuses_foreign_host_and_origin() {
     let dir = test_dir("host");
