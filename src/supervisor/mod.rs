@@ -193,7 +193,7 @@ impl Supervisor {
         let pending = if ready.signals {
             self.signals.read_pending()
         } else {
-            Vec::new()
+            signals::Pending::default()
         };
         if ready.wake {
             self.shared.drain_wake();
@@ -201,7 +201,7 @@ impl Supervisor {
         self.log_pipes.drain(&ready.pipes);
         let shared = self.shared.clone();
         let mut st = shared.lock();
-        for sig in pending {
+        for sig in pending.iter() {
             self.on_signal(&mut st, sig);
         }
         for (request, reply_to) in st.take_requests() {
