@@ -419,13 +419,28 @@ fn tune_allocator() {
 /// signal (a SIGTERM then stops everything as if sent by hand). Set before
 /// any thread starts because the kernel ties it to the parent *thread*.
 fn ask_for_parent_death_signal(sig: i32) {
-    // SAFETY: prctl with integer arguments only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    // SAFETY: getppid and prctl take integers only.
+    let (parent, rc) = unsafe {
+        let parent = libc::getppid();
+        (
+            parent,
+            libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0),
+        )
+    };
     if rc != 0 {
         log::warn!(
             "cannot set the parent death signal: {}",
             std::io::Error::last_os_error()
         );
+        return;
+    }
+    // A parent that died while tend was starting sent nothing: act as if
+    // it had. (The signal is blocked, so it waits for the main loop.)
+    // SAFETY: as above; raise(2) on ourselves.
+    unsafe {
+        if libc::getppid() != parent {
+            libc::raise(sig);
+        }
     }
 }
 

@@ -99,7 +99,12 @@ fn parent_death_signal_stops_tend() {
     let patience = Duration::from_secs(20);
     assert!(wait_until(patience, || lines(&pidfile).len() == 1));
     let tend: i64 = lines(&pidfile)[0].parse().unwrap();
-    assert!(wait_until(patience, || alive(tend)));
+    // Running its command means tend is past its option handling.
+    let has_child = || {
+        std::fs::read_to_string(format!("/proc/{tend}/task/{tend}/children"))
+            .is_ok_and(|c| !c.trim().is_empty())
+    };
+    assert!(wait_until(patience, has_child));
     parent.kill().unwrap();
     parent.wait().unwrap();
     assert!(
