@@ -159,14 +159,7 @@ impl Supervisor {
         if helpers_need_sockets {
             self.apply_listeners();
         }
-        {
-            let shared = self.shared.clone();
-            let mut st = shared.lock();
-            if let Err(e) = self.reconcile(&mut st, false) {
-                log::error!("{e}");
-            }
-            self.tick(&mut st, Instant::now());
-        }
+        self.reconcile_now("starting");
         self.start_due();
         if !helpers_need_sockets {
             self.apply_listeners();
@@ -222,10 +215,16 @@ impl Supervisor {
     /// new TCP listener's gateway needs its socket to exist first).
     fn refresh_listeners(&mut self) {
         self.apply_listeners();
+        self.reconcile_now("after changing the listeners");
+    }
+
+    /// Bring the table in line with the desired components (gracefully)
+    /// and fire what is due, under the lock; `when` goes into the error.
+    fn reconcile_now(&mut self, when: &str) {
         let shared = self.shared.clone();
         let mut st = shared.lock();
         if let Err(e) = self.reconcile(&mut st, false) {
-            log::error!("after changing the listeners: {e}");
+            log::error!("{when}: {e}");
         }
         self.tick(&mut st, Instant::now());
     }
